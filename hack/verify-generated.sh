@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Fails when the checked-in generated files (deepcopy, CRDs) differ from what controller-gen makes
+# from the current markers. Generates into a temporary directory; the work tree is not touched.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+go tool controller-gen object paths=./policy/... output:object:dir="$tmp/object"
+go tool controller-gen crd paths=./policy/... output:crd:dir="$tmp/crds"
+status=0
+for f in "$tmp"/object/*.go; do
+	diff -u "policy/v1alpha1/$(basename "$f")" "$f" || status=1
+done
+diff -ru deploy/crds "$tmp/crds" || status=1
+if [ "$status" -ne 0 ]; then
+	echo "generated files are stale: run 'make generate' and commit the result" >&2
+fi
+exit "$status"

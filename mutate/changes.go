@@ -1,0 +1,191 @@
+package mutate
+
+import (
+	"strconv"
+	"strings"
+
+	"gomodules.xyz/jsonpatch/v2"
+	corev1 "k8s.io/api/core/v1"
+)
+
+type containerList int
+
+const (
+	initContainers containerList = iota
+	regularContainers
+)
+
+func (l containerList) jsonName() string {
+	if l == initContainers {
+		return "initContainers"
+	}
+	return "containers"
+}
+
+// Changes are the additions Compute decided on for one pod. They are rendered as JSON Patch (Patch)
+// or applied to a typed pod (Apply); both describe the same edit.
+type Changes struct {
+	// Injected lists what the pod carries from lanyard afterwards ("aws", "azure", "gcp",
+	// "registry/<attachment>"), the value of the lanyard.dev/injected annotation.
+	Injected []string
+	// Warnings explain what was left alone on purpose (pre-set env, collisions).
+	Warnings []string
+
+	annotations []annotation
+	volumes     []corev1.Volume
+	containers  []*containerEdit
+	pullSecrets []string
+
+	// Whether the pod's JSON already has these members: an absent list is added whole, a present
+	// one is appended to element by element (no whole-array rewrites).
+	hasAnnotations  bool
+	hasVolumes      bool
+	hasPullSecrets  bool
+	annotationIndex map[string]int
+}
+
+type annotation struct{ key, value string }
+
+type containerEdit struct {
+	list      containerList
+	index     int
+	hasEnv    bool
+	hasMounts bool
+	mounts    []corev1.VolumeMount
+	env       []corev1.EnvVar
+}
+
+func newChanges(pod *corev1.Pod) *Changes {
+	return &Changes{
+		hasAnnotations: pod.Annotations != nil,
+		hasVolumes:     pod.Spec.Volumes != nil,
+		hasPullSecrets: pod.Spec.ImagePullSecrets != nil,
+	}
+}
+
+// Empty reports whether there is nothing to change.
+func (ch *Changes) Empty() bool {
+	if len(ch.annotations) > 0 || len(ch.volumes) > 0 || len(ch.pullSecrets) > 0 {
+		return false
+	}
+	for _, c := range ch.containers {
+		if len(c.mounts) > 0 || len(c.env) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (ch *Changes) setAnnotation(key, value string) {
+	if i, ok := ch.annotationIndex[key]; ok {
+		ch.annotations[i].value = value
+		return
+	}
+	if ch.annotationIndex == nil {
+		ch.annotationIndex = map[string]int{}
+	}
+	ch.annotationIndex[key] = len(ch.annotations)
+	ch.annotations = append(ch.annotations, annotation{key, value})
+}
+
+// container returns the edit of one container, creating it on first use.
+func (ch *Changes) container(list containerList, index int, c *corev1.Container) *containerEdit {
+	for _, e := range ch.containers {
+		if e.list == list && e.index == index {
+			return e
+		}
+	}
+	e := &containerEdit{list: list, index: index, hasEnv: c.Env != nil, hasMounts: c.VolumeMounts != nil}
+	ch.containers = append(ch.containers, e)
+	return e
+}
+
+// Patch renders the changes as JSON Patch operations against the pod's JSON (as received, not
+// re-marshalled). Only "add" operations are emitted: into an object member (annotations), as a new
+// list when the pod has none, or appended with "/-".
+func (ch *Changes) Patch() []jsonpatch.Operation {
+	return ch.PatchAt("")
+}
+
+// PatchAt is Patch for a pod template found at the JSON pointer prefix (e.g. "/spec/template" in a
+// Deployment); the template must have a metadata object.
+func (ch *Changes) PatchAt(prefix string) []jsonpatch.Operation {
+	if ch.Empty() {
+		return nil
+	}
+	ops := make([]jsonpatch.Operation, 0, 4+len(ch.volumes)+len(ch.pullSecrets))
+	if len(ch.annotations) > 0 {
+		if ch.hasAnnotations {
+			for _, a := range ch.annotations {
+				ops = append(ops, add(prefix+"/metadata/annotations/"+escapePointer(a.key), a.value))
+			}
+		} else {
+			m := make(map[string]string, len(ch.annotations))
+			for _, a := range ch.annotations {
+				m[a.key] = a.value
+			}
+			ops = append(ops, add(prefix+"/metadata/annotations", m))
+		}
+	}
+	ops = appendList(ops, prefix+"/spec/volumes", ch.hasVolumes, ch.volumes)
+	for _, c := range ch.containers {
+		base := prefix + "/spec/" + c.list.jsonName() + "/" + strconv.Itoa(c.index)
+		ops = appendList(ops, base+"/volumeMounts", c.hasMounts, c.mounts)
+		ops = appendList(ops, base+"/env", c.hasEnv, c.env)
+	}
+	if len(ch.pullSecrets) > 0 {
+		refs := make([]corev1.LocalObjectReference, len(ch.pullSecrets))
+		for i, s := range ch.pullSecrets {
+			refs[i] = corev1.LocalObjectReference{Name: s}
+		}
+		ops = appendList(ops, prefix+"/spec/imagePullSecrets", ch.hasPullSecrets, refs)
+	}
+	return ops
+}
+
+func appendList[T any](ops []jsonpatch.Operation, path string, exists bool, items []T) []jsonpatch.Operation {
+	if len(items) == 0 {
+		return ops
+	}
+	if !exists {
+		return append(ops, add(path, items))
+	}
+	for i := range items {
+		ops = append(ops, add(path+"/-", items[i]))
+	}
+	return ops
+}
+
+func add(path string, value any) jsonpatch.Operation {
+	return jsonpatch.Operation{Operation: "add", Path: path, Value: value}
+}
+
+// escapePointer escapes a JSON Pointer reference token (RFC 6901).
+func escapePointer(s string) string {
+	if !strings.ContainsAny(s, "~/") {
+		return s
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}
+
+// Apply edits pod, which must be the pod the changes were computed for (or a copy of it).
+func (ch *Changes) Apply(pod *corev1.Pod) {
+	if len(ch.annotations) > 0 && pod.Annotations == nil {
+		pod.Annotations = make(map[string]string, len(ch.annotations))
+	}
+	for _, a := range ch.annotations {
+		pod.Annotations[a.key] = a.value
+	}
+	pod.Spec.Volumes = append(pod.Spec.Volumes, ch.volumes...)
+	for _, c := range ch.containers {
+		list := pod.Spec.Containers
+		if c.list == initContainers {
+			list = pod.Spec.InitContainers
+		}
+		list[c.index].VolumeMounts = append(list[c.index].VolumeMounts, c.mounts...)
+		list[c.index].Env = append(list[c.index].Env, c.env...)
+	}
+	for _, s := range ch.pullSecrets {
+		pod.Spec.ImagePullSecrets = append(pod.Spec.ImagePullSecrets, corev1.LocalObjectReference{Name: s})
+	}
+}

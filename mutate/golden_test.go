@@ -1,0 +1,188 @@
+package mutate_test
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/lanyard-dev/lanyard/internal/manifest"
+	"github.com/lanyard-dev/lanyard/mutate"
+	"github.com/lanyard-dev/lanyard/policy"
+)
+
+var update = flag.Bool("update", false, "rewrite the *.golden.yaml files from the current output")
+
+// goldenOptions are the non-default settings of some cases; every other case runs with compat
+// annotations on and no default Azure tenant.
+var goldenOptions = map[string]struct {
+	policy policy.Options
+	mutate mutate.Options
+}{
+	"aws-pod-identity-ipv6": {policy: policy.Options{CompatAnnotations: true}, mutate: mutate.Options{AWSPodIdentityIPv6: true}},
+	"azure-default-tenant":  {policy: policy.Options{CompatAnnotations: true, DefaultAzureTenantID: "72f988bf-86f1-41af-91ab-2d7cd011db47"}},
+	"compat-disabled":       {policy: policy.Options{CompatAnnotations: false}},
+}
+
+// goldenCase is one testdata/*.yaml file: policy objects plus exactly one Pod.
+type goldenCase struct {
+	name      string
+	namespace string
+	raw       []byte // the pod's JSON as it would arrive in an AdmissionReview
+	pod       *corev1.Pod
+	applied   *policy.Applied
+	// resolveErr is a policy that cannot be applied (e.g. a malformed compatibility annotation).
+	resolveErr error
+	opts       mutate.Options
+}
+
+func loadGoldenCases(t testing.TB) []goldenCase {
+	files, err := filepath.Glob("testdata/*.yaml")
+	require.NoError(t, err)
+	var cases []goldenCase
+	for _, f := range files {
+		if strings.HasSuffix(f, ".golden.yaml") {
+			continue
+		}
+		cases = append(cases, loadGoldenCase(t, f))
+	}
+	require.NotEmpty(t, cases)
+	return cases
+}
+
+func loadGoldenCase(t testing.TB, file string) goldenCase {
+	name := strings.TrimSuffix(filepath.Base(file), ".yaml")
+	data, err := os.ReadFile(file)
+	require.NoError(t, err)
+	docs, err := manifest.Split(file, data)
+	require.NoError(t, err)
+	pol := manifest.NewPolicy()
+	require.NoError(t, pol.Add(docs, "default"))
+
+	c := goldenCase{name: name}
+	for _, d := range docs {
+		if d.Kind != "Pod" {
+			continue
+		}
+		require.Nil(t, c.raw, "%s: more than one Pod", file)
+		c.raw = d.JSON
+		c.namespace = d.Namespace
+	}
+	require.NotNil(t, c.raw, "%s: no Pod", file)
+	if c.namespace == "" {
+		c.namespace = "default"
+	}
+	c.pod = &corev1.Pod{}
+	require.NoError(t, json.Unmarshal(c.raw, c.pod))
+
+	o, ok := goldenOptions[name]
+	if !ok {
+		o.policy = policy.Options{CompatAnnotations: true}
+	}
+	c.opts = o.mutate
+	c.applied, c.resolveErr = policy.NewResolver(pol, o.policy).Resolve(context.Background(), policy.SubjectOf(c.namespace, c.pod))
+	return c
+}
+
+// TestGolden runs every testdata case through both doors: the JSON Patch applied to the raw pod
+// (the webhook) and Apply on the typed pod (the CLI report). They must agree, the patch must only
+// add, and the result must be a fixed point. The golden file shows the patched pod, the operations,
+// what was injected and every warning.
+func TestGolden(t *testing.T) {
+	for _, c := range loadGoldenCases(t) {
+		t.Run(c.name, func(t *testing.T) {
+			golden := filepath.Join("testdata", c.name+".golden.yaml")
+			got := runGoldenCase(t, c)
+			if *update {
+				require.NoError(t, os.WriteFile(golden, []byte(got), 0o644))
+				return
+			}
+			want, err := os.ReadFile(golden)
+			require.NoError(t, err, "missing golden file: run go test ./mutate -update")
+			assert.Equal(t, string(want), got, "stale golden file %s: review the diff and run go test ./mutate -update", golden)
+		})
+	}
+}
+
+func runGoldenCase(t *testing.T, c goldenCase) string {
+	var out strings.Builder
+	if c.resolveErr != nil {
+		var invalid *policy.InvalidError
+		require.ErrorAs(t, c.resolveErr, &invalid, "a deny must name the field")
+		fmt.Fprintf(&out, "# denied: %v\n", c.resolveErr)
+		return out.String()
+	}
+	for _, is := range c.applied.Issues {
+		fmt.Fprintf(&out, "# policy %s: %s\n", is.Severity, is.Message)
+	}
+	ch, err := mutate.Compute(c.pod, c.applied, c.opts)
+	if err != nil {
+		var invalid *policy.InvalidError
+		require.ErrorAs(t, err, &invalid, "a deny must name the field")
+		fmt.Fprintf(&out, "# denied: %v\n", err)
+		return out.String()
+	}
+	ops := ch.Patch()
+	patched := applyPatch(t, c.raw, ops)
+
+	// Door 2: the typed pod edited in place equals the patched JSON.
+	typed := c.pod.DeepCopy()
+	ch.Apply(typed)
+	fromPatch := &corev1.Pod{}
+	require.NoError(t, json.Unmarshal(patched, fromPatch))
+	require.Equal(t, typed, fromPatch, "Apply and Patch disagree")
+
+	// Fixed point: mutating the result again changes nothing.
+	again, err := mutate.Compute(fromPatch, c.applied, c.opts)
+	require.NoError(t, err)
+	require.True(t, again.Empty(), "second pass is not a no-op: %v", again.Patch())
+	require.Empty(t, again.Patch())
+
+	injected := strings.Join(ch.Injected, ",")
+	if injected == "" {
+		injected = "(nothing)"
+	}
+	fmt.Fprintf(&out, "# injected: %s\n", injected)
+	for _, w := range ch.Warnings {
+		fmt.Fprintf(&out, "# warning: %s\n", w)
+	}
+	for _, op := range ops {
+		js, err := json.Marshal(op)
+		require.NoError(t, err)
+		fmt.Fprintf(&out, "# patch: %s\n", js)
+	}
+	y, err := yaml.JSONToYAML(patched)
+	require.NoError(t, err)
+	out.Write(y)
+	return out.String()
+}
+
+// applyPatch applies ops to raw JSON the way the API server does, after checking they only add.
+func applyPatch(t testing.TB, raw []byte, ops any) []byte {
+	t.Helper()
+	js, err := json.Marshal(ops)
+	require.NoError(t, err)
+	var generic []map[string]any
+	require.NoError(t, json.Unmarshal(js, &generic))
+	for _, op := range generic {
+		require.Equal(t, "add", op["op"], "only add operations are allowed: %v", op)
+	}
+	if len(generic) == 0 {
+		return raw
+	}
+	p, err := jsonpatch.DecodePatch(js)
+	require.NoError(t, err)
+	out, err := p.Apply(raw)
+	require.NoError(t, err)
+	return out
+}

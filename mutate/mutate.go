@@ -1,0 +1,176 @@
+package mutate
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/lanyard-dev/lanyard/policy"
+)
+
+// Options are cluster-wide settings of the mutation.
+type Options struct {
+	// AWSPodIdentityIPv6 points AWS_CONTAINER_CREDENTIALS_FULL_URI at the agent's IPv6 address.
+	AWSPodIdentityIPv6 bool
+}
+
+// Compute returns the changes that give pod what applied grants. The pod is only read. An error is
+// an *policy.InvalidError naming the pod annotation at fault: the pod must be denied.
+func Compute(pod *corev1.Pod, applied *policy.Applied, opts Options) (*Changes, error) {
+	ctl, err := parseControls(pod)
+	if err != nil {
+		return nil, err
+	}
+	ch := newChanges(pod)
+	if applied == nil {
+		return ch, nil
+	}
+	injections, err := buildInjections(applied.Identity, &ctl, isWindows(pod), opts)
+	if err != nil {
+		return nil, err
+	}
+	var injected []string
+	for i := range injections {
+		if ch.inject(pod, &injections[i], &ctl) {
+			injected = append(injected, injections[i].provider.String())
+		}
+	}
+	for _, g := range applied.Registries {
+		if g.PullSecret == "" {
+			continue
+		}
+		injected = append(injected, "registry/"+g.Attachment)
+		if !g.Duplicate && !hasPullSecret(pod, g.PullSecret) {
+			ch.pullSecrets = append(ch.pullSecrets, g.PullSecret)
+		}
+	}
+	if len(injected) > 0 {
+		record := strings.Join(injected, ",")
+		ch.Injected = injected
+		if pod.Annotations[policy.AnnotationInjected] != record {
+			ch.setAnnotation(policy.AnnotationInjected, record)
+		}
+	}
+	return ch, nil
+}
+
+// inject adds one provider's volume, mounts and environment. It reports whether the pod carries the
+// provider afterwards (some container has its mount), which is what lanyard.dev/injected records.
+func (ch *Changes) inject(pod *corev1.Pod, inj *injection, ctl *controls) bool {
+	volumePresent := false
+	if v := findVolume(pod.Spec.Volumes, inj.volume.Name); v != nil {
+		if !isTokenVolume(v, inj.tokenPath) {
+			ch.warnf("volume %q already exists and is not a projected ServiceAccount token volume: %s identity not injected",
+				inj.volume.Name, inj.provider)
+			return false
+		}
+		volumePresent = true
+	}
+	carried := false
+	visit := func(list containerList, containers []corev1.Container) {
+		for i := range containers {
+			c := &containers[i]
+			if !ctl.wants(inj.provider, c.Name) {
+				continue
+			}
+			if m := findMountAt(c.VolumeMounts, inj.mount.MountPath); m != nil {
+				if m.Name != inj.mount.Name {
+					ch.warnf("container %q already mounts volume %q at %s: %s identity not injected into it",
+						c.Name, m.Name, inj.mount.MountPath, inj.provider)
+					continue
+				}
+			} else {
+				ch.container(list, i, c).mounts = append(ch.container(list, i, c).mounts, inj.mount)
+			}
+			carried = true
+			for _, e := range inj.env {
+				if existing := findEnv(c.Env, e.Name); existing != nil {
+					if existing.ValueFrom != nil || existing.Value != e.Value {
+						ch.warnf("container %q already sets %s: left as is (%s identity may not work as expected)",
+							c.Name, e.Name, inj.provider)
+					}
+					continue
+				}
+				ce := ch.container(list, i, c)
+				ce.env = append(ce.env, e)
+			}
+		}
+	}
+	visit(initContainers, pod.Spec.InitContainers)
+	visit(regularContainers, pod.Spec.Containers)
+	if !carried {
+		return false
+	}
+	if !volumePresent {
+		ch.volumes = append(ch.volumes, inj.volume)
+	}
+	if inj.annotationKey != "" && pod.Annotations[inj.annotationKey] != inj.annotationValue {
+		ch.setAnnotation(inj.annotationKey, inj.annotationValue)
+	}
+	return true
+}
+
+func isWindows(pod *corev1.Pod) bool {
+	if pod.Spec.OS != nil && pod.Spec.OS.Name == corev1.Windows {
+		return true
+	}
+	return pod.Spec.NodeSelector[corev1.LabelOSStable] == "windows"
+}
+
+func findVolume(vols []corev1.Volume, name string) *corev1.Volume {
+	for i := range vols {
+		if vols[i].Name == name {
+			return &vols[i]
+		}
+	}
+	return nil
+}
+
+// isTokenVolume reports whether v is a projected volume carrying a ServiceAccount token at
+// tokenPath: lanyard's own volume from an earlier pass (or an equivalent one), safe to reuse.
+func isTokenVolume(v *corev1.Volume, tokenPath string) bool {
+	if v.Projected == nil {
+		return false
+	}
+	for _, s := range v.Projected.Sources {
+		if s.ServiceAccountToken != nil && s.ServiceAccountToken.Path == tokenPath {
+			return true
+		}
+	}
+	return false
+}
+
+// findMountAt finds a mount at mountPath; paths compare cleaned, as the API server's duplicate
+// check does, so "/a/b/" collides with "/a/b".
+func findMountAt(mounts []corev1.VolumeMount, mountPath string) *corev1.VolumeMount {
+	for i := range mounts {
+		if mounts[i].MountPath == mountPath || path.Clean(mounts[i].MountPath) == mountPath {
+			return &mounts[i]
+		}
+	}
+	return nil
+}
+
+func findEnv(env []corev1.EnvVar, name string) *corev1.EnvVar {
+	for i := range env {
+		if env[i].Name == name {
+			return &env[i]
+		}
+	}
+	return nil
+}
+
+func hasPullSecret(pod *corev1.Pod, name string) bool {
+	for _, s := range pod.Spec.ImagePullSecrets {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (ch *Changes) warnf(format string, args ...any) {
+	ch.Warnings = append(ch.Warnings, fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,60 @@
+package policy
+
+// Labels and annotations that lanyard reads or writes.
+const (
+	// InjectLabel opts a namespace in ("enabled") or a pod out ("disabled").
+	InjectLabel    = "lanyard.dev/inject"
+	InjectEnabled  = "enabled"
+	InjectDisabled = "disabled"
+
+	// AnnotationSkipContainers lists containers (comma-separated) that get nothing.
+	AnnotationSkipContainers = "lanyard.dev/skip-containers"
+	// AnnotationContainers is an allow-list (comma-separated) of containers that get identity.
+	AnnotationContainers = "lanyard.dev/containers"
+	// AnnotationTokenExpiration overrides the token lifetime (seconds) for the pod.
+	AnnotationTokenExpiration = "lanyard.dev/token-expiration"
+	// AnnotationInjected records what lanyard did, e.g. "aws,azure,registry/myacr".
+	AnnotationInjected = "lanyard.dev/injected"
+	// AnnotationGCPCredentialConfig holds the GCP external_account credential configuration that a
+	// downwardAPI volume item exposes to the containers.
+	AnnotationGCPCredentialConfig = "lanyard.dev/gcp-credential-config"
+)
+
+// Annotations of the single-cloud webhooks, honoured for drop-in compatibility.
+const (
+	// On ServiceAccounts (amazon-eks-pod-identity-webhook).
+	EKSRoleARN              = "eks.amazonaws.com/role-arn"
+	EKSAudience             = "eks.amazonaws.com/audience"
+	EKSSTSRegionalEndpoints = "eks.amazonaws.com/sts-regional-endpoints"
+	EKSTokenExpiration      = "eks.amazonaws.com/token-expiration" // also on pods
+	EKSSkipContainers       = "eks.amazonaws.com/skip-containers"  // pods, comma-separated
+	AzureClientID           = "azure.workload.identity/client-id"
+	AzureTenantID           = "azure.workload.identity/tenant-id"
+	AzureTokenExpiration    = "azure.workload.identity/service-account-token-expiration" // SA and pod
+	AzureSkipContainers     = "azure.workload.identity/skip-containers"                  // pods, ';'-separated
+)
+
+// DefaultServiceAccountName is the ServiceAccount of a pod whose spec names none.
+const DefaultServiceAccountName = "default"
+
+// SystemNamespaces are never mutated, whatever their labels say.
+var SystemNamespaces = []string{"kube-system", "kube-public", "kube-node-lease"}
+
+// IsSystemNamespace reports whether pods in namespace must be left alone: the Kubernetes system
+// namespaces and lanyard's own namespace (so lanyard can always restart itself).
+func IsSystemNamespace(namespace, lanyardNamespace string) bool {
+	if namespace == lanyardNamespace && namespace != "" {
+		return true
+	}
+	for _, ns := range SystemNamespaces {
+		if namespace == ns {
+			return true
+		}
+	}
+	return false
+}
+
+// OptedIn reports whether a namespace with these labels has opted in to injection.
+func OptedIn(namespaceLabels map[string]string) bool {
+	return namespaceLabels[InjectLabel] == InjectEnabled
+}

@@ -1,0 +1,343 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/lanyard-dev/lanyard/policy/imagehost"
+	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
+)
+
+// Reader is read access to the objects resolution needs. Implementations return objects the caller
+// must not modify (they may be shared cache entries), and nil (no error) for an object that does not
+// exist. An error means the answer is unknown; callers must not treat it as "not found".
+type Reader interface {
+	// Namespace returns a namespace's metadata.
+	Namespace(ctx context.Context, name string) (*metav1.ObjectMeta, error)
+	// ServiceAccount returns a ServiceAccount's metadata (lanyard never needs its secrets).
+	ServiceAccount(ctx context.Context, namespace, name string) (*metav1.ObjectMeta, error)
+	// IdentityAssociations returns every association naming namespace/serviceAccount.
+	IdentityAssociations(ctx context.Context, namespace, serviceAccount string) ([]*v1alpha1.IdentityAssociation, error)
+	// RegistryAttachments returns every registry attachment.
+	RegistryAttachments(ctx context.Context) ([]*v1alpha1.RegistryAttachment, error)
+}
+
+// Options are cluster-wide settings of resolution.
+type Options struct {
+	// CompatAnnotations honours the single-cloud webhooks' ServiceAccount annotations.
+	CompatAnnotations bool
+	// DefaultAzureTenantID applies to Azure identities that name no tenant.
+	DefaultAzureTenantID string
+}
+
+// Subject is what resolution needs to know about a pod.
+type Subject struct {
+	Namespace string
+	// ServiceAccountName is spec.serviceAccountName; empty means "default".
+	ServiceAccountName string
+	// Images of every container, init container and native sidecar.
+	Images []string
+}
+
+// Resolver answers which identities and registry attachments apply to a pod.
+type Resolver struct {
+	reader Reader
+	opts   Options
+}
+
+// NewResolver returns a Resolver reading from reader.
+func NewResolver(reader Reader, opts Options) *Resolver {
+	return &Resolver{reader: reader, opts: opts}
+}
+
+// Resolve returns what applies to the subject. An error is either a lookup that could not complete
+// (the caller must not guess) or an *InvalidError (the configuration is wrong; deny, naming it).
+func (r *Resolver) Resolve(ctx context.Context, s Subject) (*Applied, error) {
+	sa := s.ServiceAccountName
+	if sa == "" {
+		sa = DefaultServiceAccountName
+	}
+	out := &Applied{Namespace: s.Namespace, ServiceAccountName: sa}
+
+	associations, err := r.reader.IdentityAssociations(ctx, s.Namespace, sa)
+	if err != nil {
+		return nil, fmt.Errorf("looking up IdentityAssociations for %s/%s: %w", s.Namespace, sa, err)
+	}
+	var saMeta *metav1.ObjectMeta
+	if r.opts.CompatAnnotations {
+		if saMeta, err = r.reader.ServiceAccount(ctx, s.Namespace, sa); err != nil {
+			return nil, fmt.Errorf("looking up ServiceAccount %s/%s: %w", s.Namespace, sa, err)
+		}
+	}
+	if err := r.resolveIdentity(out, associations, saMeta); err != nil {
+		return nil, err
+	}
+
+	attachments, err := r.reader.RegistryAttachments(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing RegistryAttachments: %w", err)
+	}
+	if len(attachments) > 0 || len(s.Images) > 0 {
+		var nsLabels map[string]string
+		if len(attachments) > 0 {
+			ns, err := r.reader.Namespace(ctx, s.Namespace)
+			if err != nil {
+				return nil, fmt.Errorf("looking up Namespace %s: %w", s.Namespace, err)
+			}
+			if ns != nil {
+				nsLabels = ns.Labels
+			}
+		}
+		if err := resolveRegistries(out, attachments, nsLabels, s.Images); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (r *Resolver) resolveIdentity(out *Applied, associations []*v1alpha1.IdentityAssociation, sa *metav1.ObjectMeta) error {
+	hasCompat := sa != nil && (sa.Annotations[EKSRoleARN] != "" || sa.Annotations[AzureClientID] != "")
+	switch len(associations) {
+	case 0:
+		if hasCompat {
+			return r.identityFromAnnotations(out, sa)
+		}
+		return nil
+	case 1:
+		ia := associations[0]
+		out.Identity = identityFromAssociation(ia, r.opts.DefaultAzureTenantID)
+		if hasCompat {
+			var present []string
+			for _, key := range []string{EKSRoleARN, AzureClientID} {
+				if sa.Annotations[key] != "" {
+					present = append(present, key)
+				}
+			}
+			out.addIssue(SeverityWarning, CodeAnnotationsOverridden, fmt.Sprintf(
+				"IdentityAssociation %s takes precedence over annotation %s of ServiceAccount %s/%s",
+				ia.Name, strings.Join(present, " and "), out.Namespace, out.ServiceAccountName))
+		}
+	default:
+		names := make([]string, len(associations))
+		for i, ia := range associations {
+			names[i] = ia.Name
+		}
+		sort.Strings(names)
+		out.addIssue(SeverityError, CodeConflictingAssociations, fmt.Sprintf(
+			"IdentityAssociations %s claim the same ServiceAccount %s/%s: no identity is injected until only one remains",
+			strings.Join(names, " and "), out.Namespace, out.ServiceAccountName))
+		return nil
+	}
+	if az := out.Identity.Azure; az != nil && az.TenantID == "" {
+		out.addIssue(SeverityError, CodeAzureTenantMissing, fmt.Sprintf(
+			"%s has an Azure identity without tenantID and no default tenant is configured (--azure-tenant-id): Azure identity not injected",
+			out.Identity.Source))
+		out.Identity.Azure = nil
+	}
+	return nil
+}
+
+func identityFromAssociation(ia *v1alpha1.IdentityAssociation, defaultTenant string) Identity {
+	id := Identity{Source: "IdentityAssociation " + ia.Name}
+	var expiration int64
+	if ia.Spec.TokenExpirationSeconds != nil {
+		expiration = *ia.Spec.TokenExpirationSeconds
+	}
+	if a := ia.Spec.AWS; a != nil {
+		mode := a.Mode
+		if mode == "" {
+			mode = v1alpha1.AWSModePodIdentity
+		}
+		id.AWS = &AWS{
+			Mode:                   mode,
+			RoleARN:                a.RoleARN,
+			Region:                 a.Region,
+			Audience:               a.Audience,
+			STSRegionalEndpoints:   mode == v1alpha1.AWSModeIRSA && (a.STSRegionalEndpoints == nil || *a.STSRegionalEndpoints),
+			TokenExpirationSeconds: expiration,
+		}
+	}
+	if az := ia.Spec.Azure; az != nil {
+		tenant := az.TenantID
+		if tenant == "" {
+			tenant = defaultTenant
+		}
+		cloud := az.Cloud
+		if cloud == "" {
+			cloud = v1alpha1.AzurePublicCloud
+		}
+		id.Azure = &Azure{ClientID: az.ClientID, TenantID: tenant, Cloud: cloud, TokenExpirationSeconds: expiration}
+	}
+	if g := ia.Spec.GCP; g != nil {
+		id.GCP = &GCP{
+			WorkloadIdentityProvider: g.WorkloadIdentityProvider,
+			ServiceAccountEmail:      g.ServiceAccountEmail,
+			TokenExpirationSeconds:   expiration,
+		}
+	}
+	return id
+}
+
+// identityFromAnnotations reads the amazon-eks-pod-identity-webhook and azure-workload-identity
+// ServiceAccount annotations. A malformed value is an *InvalidError: guessing would hand out the
+// wrong identity or a token the cloud refuses.
+func (r *Resolver) identityFromAnnotations(out *Applied, sa *metav1.ObjectMeta) error {
+	ann := sa.Annotations
+	id := Identity{Source: fmt.Sprintf("ServiceAccount %s/%s annotations", sa.Namespace, sa.Name)}
+	where := func(key string) string {
+		return fmt.Sprintf("ServiceAccount %s/%s annotation %s", out.Namespace, out.ServiceAccountName, key)
+	}
+	if arn := ann[EKSRoleARN]; arn != "" {
+		if !v1alpha1.MatchesRoleARN(arn) {
+			return &InvalidError{Field: where(EKSRoleARN), Value: arn,
+				Reason: "must be an IAM role ARN: arn:<partition>:iam::<12-digit account>:role/<name>"}
+		}
+		aws := &AWS{Mode: v1alpha1.AWSModeIRSA, RoleARN: arn, Audience: ann[EKSAudience], STSRegionalEndpoints: true}
+		if v, ok := ann[EKSSTSRegionalEndpoints]; ok {
+			b, err := strconv.ParseBool(strings.TrimSpace(v))
+			if err != nil {
+				return &InvalidError{Field: where(EKSSTSRegionalEndpoints), Value: v, Reason: `must be "true" or "false"`}
+			}
+			aws.STSRegionalEndpoints = b
+		}
+		if v, ok := ann[EKSTokenExpiration]; ok {
+			secs, err := ParseExpiration(v, v1alpha1.MinTokenExpirationSeconds, v1alpha1.MaxTokenExpirationSeconds)
+			if err != nil {
+				return &InvalidError{Field: where(EKSTokenExpiration), Value: v, Reason: err.Error()}
+			}
+			aws.TokenExpirationSeconds = secs
+		}
+		id.AWS = aws
+	}
+	if clientID := ann[AzureClientID]; clientID != "" {
+		if !v1alpha1.MatchesGUID(clientID) {
+			return &InvalidError{Field: where(AzureClientID), Value: clientID, Reason: "must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"}
+		}
+		az := &Azure{ClientID: clientID, TenantID: ann[AzureTenantID], Cloud: v1alpha1.AzurePublicCloud}
+		if az.TenantID != "" && !v1alpha1.MatchesGUID(az.TenantID) {
+			return &InvalidError{Field: where(AzureTenantID), Value: az.TenantID, Reason: "must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"}
+		}
+		if az.TenantID == "" {
+			az.TenantID = r.opts.DefaultAzureTenantID
+		}
+		if v, ok := ann[AzureTokenExpiration]; ok {
+			secs, err := ParseExpiration(v, v1alpha1.MinAzureTokenExpirationSeconds, v1alpha1.MaxTokenExpirationSeconds)
+			if err != nil {
+				return &InvalidError{Field: where(AzureTokenExpiration), Value: v, Reason: err.Error()}
+			}
+			az.TokenExpirationSeconds = secs
+		}
+		id.Azure = az
+	}
+	out.Identity = id
+	if az := out.Identity.Azure; az != nil && az.TenantID == "" {
+		out.addIssue(SeverityError, CodeAzureTenantMissing, fmt.Sprintf(
+			"%s give an Azure client ID but no %s, and no default tenant is configured (--azure-tenant-id): Azure identity not injected",
+			id.Source, AzureTenantID))
+		out.Identity.Azure = nil
+	}
+	return nil
+}
+
+// ParseExpiration parses a token lifetime in seconds and checks it against [min, max].
+func ParseExpiration(value string, minSeconds, maxSeconds int64) (int64, error) {
+	secs, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("must be a whole number of seconds between %d and %d", minSeconds, maxSeconds)
+	}
+	if secs < minSeconds || secs > maxSeconds {
+		return 0, fmt.Errorf("must be between %d and %d seconds", minSeconds, maxSeconds)
+	}
+	return secs, nil
+}
+
+func resolveRegistries(out *Applied, attachments []*v1alpha1.RegistryAttachment, nsLabels map[string]string, images []string) error {
+	hosts := make([]string, 0, len(images))
+	for _, image := range images {
+		host, err := imagehost.Host(image)
+		if err != nil {
+			// The API server validates images only loosely; an unparseable one cannot match any
+			// registry, and the kubelet will report it. Keep going for the others.
+			hosts = append(hosts, "")
+			continue
+		}
+		hosts = append(hosts, host)
+	}
+	covered := make([]bool, len(images))
+	// Deterministic order, whatever order the reader returns.
+	sorted := make([]*v1alpha1.RegistryAttachment, len(attachments))
+	copy(sorted, attachments)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+
+	secrets := map[string]bool{}
+	for _, ra := range sorted {
+		if !appliesTo(ra, nsLabels, out.ServiceAccountName) {
+			continue
+		}
+		pattern, err := imagehost.ParsePattern(ra.Spec.Registry)
+		if err != nil {
+			out.addIssue(SeverityWarning, CodeInvalidAttachment, fmt.Sprintf(
+				"RegistryAttachment %s: spec.registry %q: %v; attachment ignored", ra.Name, ra.Spec.Registry, err))
+			continue
+		}
+		var served []string
+		for i, host := range hosts {
+			if host != "" && pattern.Matches(host) {
+				served = append(served, images[i])
+				covered[i] = true
+			}
+		}
+		if len(served) == 0 {
+			continue
+		}
+		grant := RegistryGrant{Attachment: ra.Name, Registry: ra.Spec.Registry, Images: served}
+		if s := ra.Spec.Pull.ImagePullSecret; s != nil {
+			grant.PullSecret = s.Name
+			if secrets[s.Name] {
+				// Another attachment already adds this secret; record the grant, add it once.
+				grant.Duplicate = true
+			}
+			secrets[s.Name] = true
+		}
+		out.Registries = append(out.Registries, grant)
+	}
+	reported := map[string]bool{}
+	for i, host := range hosts {
+		if covered[i] || host == "" || reported[images[i]] {
+			continue
+		}
+		if cloud := imagehost.CloudRegistry(host); cloud != imagehost.CloudNone {
+			reported[images[i]] = true
+			out.addIssue(SeverityError, CodeUnattachedRegistry, fmt.Sprintf(
+				"image %s is on %s registry %s and no RegistryAttachment covers it for %s/%s: it would fail to pull (declare a nodeIdentity attachment if the kubelet pulls)",
+				images[i], cloud, host, out.Namespace, out.ServiceAccountName))
+		}
+	}
+	return nil
+}
+
+func appliesTo(ra *v1alpha1.RegistryAttachment, nsLabels map[string]string, serviceAccount string) bool {
+	if names := ra.Spec.ServiceAccountNames; len(names) > 0 {
+		found := false
+		for _, n := range names {
+			if n == serviceAccount {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	sel, err := v1alpha1.LabelSelectorAsSelector(ra.Spec.NamespaceSelector)
+	if err != nil {
+		return false
+	}
+	return sel.Matches(labels.Set(nsLabels))
+}

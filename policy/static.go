@@ -1,0 +1,122 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
+)
+
+// Static is a Reader over objects held in memory: policy files and manifests for lanyard
+// inject/check, and tests. It is not safe for concurrent modification.
+type Static struct {
+	namespaces      map[string]*metav1.ObjectMeta
+	serviceAccounts map[string]*metav1.ObjectMeta // "namespace/name"
+	associations    []*v1alpha1.IdentityAssociation
+	attachments     []*v1alpha1.RegistryAttachment
+}
+
+var _ Reader = (*Static)(nil)
+
+// NewStatic returns an empty Static reader.
+func NewStatic() *Static {
+	return &Static{namespaces: map[string]*metav1.ObjectMeta{}, serviceAccounts: map[string]*metav1.ObjectMeta{}}
+}
+
+// AddNamespace records a namespace's metadata.
+func (s *Static) AddNamespace(meta *metav1.ObjectMeta) { s.namespaces[meta.Name] = meta }
+
+// AddServiceAccount records a ServiceAccount's metadata.
+func (s *Static) AddServiceAccount(meta *metav1.ObjectMeta) {
+	s.serviceAccounts[meta.Namespace+"/"+meta.Name] = meta
+}
+
+// AddIdentityAssociation records an association. Associations with the same name replace each
+// other, as applying both files to a cluster would.
+func (s *Static) AddIdentityAssociation(ia *v1alpha1.IdentityAssociation) {
+	for i, existing := range s.associations {
+		if existing.Name == ia.Name {
+			s.associations[i] = ia
+			return
+		}
+	}
+	s.associations = append(s.associations, ia)
+}
+
+// AddRegistryAttachment records an attachment (same-name replaces).
+func (s *Static) AddRegistryAttachment(ra *v1alpha1.RegistryAttachment) {
+	for i, existing := range s.attachments {
+		if existing.Name == ra.Name {
+			s.attachments[i] = ra
+			return
+		}
+	}
+	s.attachments = append(s.attachments, ra)
+}
+
+// Namespace implements Reader.
+func (s *Static) Namespace(_ context.Context, name string) (*metav1.ObjectMeta, error) {
+	return s.namespaces[name], nil
+}
+
+// ServiceAccount implements Reader.
+func (s *Static) ServiceAccount(_ context.Context, namespace, name string) (*metav1.ObjectMeta, error) {
+	return s.serviceAccounts[namespace+"/"+name], nil
+}
+
+// IdentityAssociations implements Reader.
+func (s *Static) IdentityAssociations(_ context.Context, namespace, serviceAccount string) ([]*v1alpha1.IdentityAssociation, error) {
+	var out []*v1alpha1.IdentityAssociation
+	for _, ia := range s.associations {
+		if ia.Spec.Namespace == namespace && ia.Spec.ServiceAccountName == serviceAccount {
+			out = append(out, ia)
+		}
+	}
+	return out, nil
+}
+
+// RegistryAttachments implements Reader.
+func (s *Static) RegistryAttachments(context.Context) ([]*v1alpha1.RegistryAttachment, error) {
+	return s.attachments, nil
+}
+
+// AllIdentityAssociations returns every association, sorted by name.
+func (s *Static) AllIdentityAssociations() []*v1alpha1.IdentityAssociation {
+	out := append([]*v1alpha1.IdentityAssociation(nil), s.associations...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// HasNamespace reports whether the namespace was described.
+func (s *Static) HasNamespace(name string) bool { return s.namespaces[name] != nil }
+
+// HasServiceAccount reports whether the ServiceAccount was described.
+func (s *Static) HasServiceAccount(namespace, name string) bool {
+	return s.serviceAccounts[namespace+"/"+name] != nil
+}
+
+// Conflicts lists, for each (namespace, ServiceAccount) claimed by more than one association, the
+// names of the associations, sorted.
+func (s *Static) Conflicts() [][]string {
+	byKey := map[string][]string{}
+	var keys []string
+	for _, ia := range s.associations {
+		k := fmt.Sprintf("%s/%s", ia.Spec.Namespace, ia.Spec.ServiceAccountName)
+		if byKey[k] == nil {
+			keys = append(keys, k)
+		}
+		byKey[k] = append(byKey[k], ia.Name)
+	}
+	sort.Strings(keys)
+	var out [][]string
+	for _, k := range keys {
+		if names := byKey[k]; len(names) > 1 {
+			sort.Strings(names)
+			out = append(out, names)
+		}
+	}
+	return out
+}
