@@ -1,0 +1,132 @@
+package offline
+
+import (
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/lanyard-dev/lanyard/internal/manifest"
+	"github.com/lanyard-dev/lanyard/policy"
+)
+
+// Finding codes of lanyard check, beyond the policy.Code* of resolution.
+const (
+	CodeDenied                 = "Denied"
+	CodeMutationWarning        = "LeftAlone"
+	CodeAssumedNamespace       = "AssumedNamespace"
+	CodeManualCloudCredentials = "ManualCloudCredentials"
+	CodeServiceAccountMissing  = "ServiceAccountNotFound"
+)
+
+// Finding is one result of lanyard check.
+type Finding struct {
+	Severity policy.Severity `json:"severity"`
+	Code     string          `json:"code"`
+	// Object is what the finding is about: "Deployment default/web", "IdentityAssociation s3".
+	Object string `json:"object"`
+	// Source is the document that describes Object, when known.
+	Source  string `json:"source,omitempty"`
+	Message string `json:"message"`
+}
+
+// cloudCredentialEnv are variables that mean "this container brings its own cloud credentials".
+var cloudCredentialEnv = []string{
+	"AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ACCESS_KEY_ID", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+	"AZURE_CLIENT_ID", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_CLIENT_SECRET",
+	"GOOGLE_APPLICATION_CREDENTIALS",
+}
+
+// Check turns what processing found into findings: errors are what the webhook would deny or what
+// would keep a pod from starting; warnings are likely mistakes.
+func Check(p *manifest.Policy, workloads []*Workload) []Finding {
+	var out []Finding
+	seen := map[string]bool{}
+	add := func(f Finding) {
+		key := string(f.Severity) + "|" + f.Code + "|" + f.Object + "|" + f.Message
+		if !seen[key] {
+			seen[key] = true
+			out = append(out, f)
+		}
+	}
+	for _, w := range workloads {
+		base := Finding{Object: w.Ref(), Source: w.Doc.Ref()}
+		if w.Skipped != "" {
+			continue
+		}
+		if w.AssumedNamespace {
+			f := base
+			f.Severity, f.Code = policy.SeverityWarning, CodeAssumedNamespace
+			f.Message = fmt.Sprintf("namespace %s is not described in the input; assumed opted in (label %s=%s)",
+				w.Namespace, policy.InjectLabel, policy.InjectEnabled)
+			add(f)
+		}
+		if w.Denied != nil {
+			f := base
+			f.Severity, f.Code, f.Message = policy.SeverityError, CodeDenied, "the webhook would deny this pod: "+w.Denied.Error()
+			add(f)
+			continue
+		}
+		if w.Applied != nil {
+			for _, is := range w.Applied.Issues {
+				f := base
+				f.Severity, f.Code, f.Message = is.Severity, is.Code, is.Message
+				add(f)
+			}
+		}
+		if w.Changes != nil {
+			for _, msg := range w.Changes.Warnings {
+				f := base
+				f.Severity, f.Code, f.Message = policy.SeverityWarning, CodeMutationWarning, msg
+				add(f)
+			}
+		}
+		if w.Applied != nil && w.Applied.Identity.Empty() && w.Pod != nil {
+			if c, name := manualCredentials(w.Pod); c != "" {
+				f := base
+				f.Severity, f.Code = policy.SeverityWarning, CodeManualCloudCredentials
+				f.Message = fmt.Sprintf("container %q sets %s by hand but ServiceAccount %s/%s has no IdentityAssociation",
+					c, name, w.Namespace, w.Applied.ServiceAccountName)
+				add(f)
+			}
+		}
+	}
+	for _, names := range p.Conflicts() {
+		first := p.Origin["IdentityAssociation/"+names[0]]
+		f := Finding{Severity: policy.SeverityError, Code: policy.CodeConflictingAssociations,
+			Object: "IdentityAssociation " + strings.Join(names, ", "),
+			Message: fmt.Sprintf("IdentityAssociations %s claim the same ServiceAccount; the webhook rejects the second one, and pods of that ServiceAccount get no identity while both exist",
+				strings.Join(names, " and "))}
+		if first != nil {
+			f.Source = first.Ref()
+		}
+		add(f)
+	}
+	for _, ia := range p.AllIdentityAssociations() {
+		if ia.Spec.ServiceAccountName == policy.DefaultServiceAccountName || p.HasServiceAccount(ia.Spec.Namespace, ia.Spec.ServiceAccountName) {
+			continue
+		}
+		f := Finding{Severity: policy.SeverityWarning, Code: CodeServiceAccountMissing, Object: "IdentityAssociation " + ia.Name,
+			Message: fmt.Sprintf("ServiceAccount %s/%s is not in the input", ia.Spec.Namespace, ia.Spec.ServiceAccountName)}
+		if d := p.Origin["IdentityAssociation/"+ia.Name]; d != nil {
+			f.Source = d.Ref()
+		}
+		add(f)
+	}
+	return out
+}
+
+func manualCredentials(pod *corev1.Pod) (container, variable string) {
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range list {
+			for _, e := range c.Env {
+				for _, name := range cloudCredentialEnv {
+					if e.Name == name {
+						return c.Name, name
+					}
+				}
+			}
+		}
+	}
+	return "", ""
+}
