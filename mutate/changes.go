@@ -36,8 +36,9 @@ type Changes struct {
 	containers  []*containerEdit
 	pullSecrets []string
 
-	// Whether the pod's JSON already has these members: an absent list is added whole, a present
-	// one is appended to element by element (no whole-array rewrites).
+	// Whether the pod already has entries in these members: a non-empty list is appended to element
+	// by element (no whole-array rewrites); an absent, null or empty one is added whole ("add" on
+	// an existing member replaces it, which for an empty list or map loses nothing).
 	hasAnnotations  bool
 	hasVolumes      bool
 	hasPullSecrets  bool
@@ -57,9 +58,9 @@ type containerEdit struct {
 
 func newChanges(pod *corev1.Pod) *Changes {
 	return &Changes{
-		hasAnnotations: pod.Annotations != nil,
-		hasVolumes:     pod.Spec.Volumes != nil,
-		hasPullSecrets: pod.Spec.ImagePullSecrets != nil,
+		hasAnnotations: len(pod.Annotations) > 0,
+		hasVolumes:     len(pod.Spec.Volumes) > 0,
+		hasPullSecrets: len(pod.Spec.ImagePullSecrets) > 0,
 	}
 }
 
@@ -95,7 +96,7 @@ func (ch *Changes) container(list containerList, index int, c *corev1.Container)
 			return e
 		}
 	}
-	e := &containerEdit{list: list, index: index, hasEnv: c.Env != nil, hasMounts: c.VolumeMounts != nil}
+	e := &containerEdit{list: list, index: index, hasEnv: len(c.Env) > 0, hasMounts: len(c.VolumeMounts) > 0}
 	ch.containers = append(ch.containers, e)
 	return e
 }

@@ -2,7 +2,6 @@ package policy
 
 import (
 	"context"
-	"fmt"
 	"sort"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -98,24 +97,31 @@ func (s *Static) HasServiceAccount(namespace, name string) bool {
 	return s.serviceAccounts[namespace+"/"+name] != nil
 }
 
-// Conflicts lists, for each (namespace, ServiceAccount) claimed by more than one association, the
-// names of the associations, sorted.
-func (s *Static) Conflicts() [][]string {
-	byKey := map[string][]string{}
+// Conflict is a ServiceAccount claimed by more than one IdentityAssociation.
+type Conflict struct {
+	Namespace, ServiceAccountName string
+	// Associations are the names of the claiming associations, sorted.
+	Associations []string
+}
+
+// Conflicts lists the ServiceAccounts claimed by more than one association, sorted.
+func (s *Static) Conflicts() []Conflict {
+	byKey := map[string]*Conflict{}
 	var keys []string
 	for _, ia := range s.associations {
-		k := fmt.Sprintf("%s/%s", ia.Spec.Namespace, ia.Spec.ServiceAccountName)
+		k := ia.Spec.Namespace + "/" + ia.Spec.ServiceAccountName
 		if byKey[k] == nil {
 			keys = append(keys, k)
+			byKey[k] = &Conflict{Namespace: ia.Spec.Namespace, ServiceAccountName: ia.Spec.ServiceAccountName}
 		}
-		byKey[k] = append(byKey[k], ia.Name)
+		byKey[k].Associations = append(byKey[k].Associations, ia.Name)
 	}
 	sort.Strings(keys)
-	var out [][]string
+	var out []Conflict
 	for _, k := range keys {
-		if names := byKey[k]; len(names) > 1 {
-			sort.Strings(names)
-			out = append(out, names)
+		if c := byKey[k]; len(c.Associations) > 1 {
+			sort.Strings(c.Associations)
+			out = append(out, *c)
 		}
 	}
 	return out

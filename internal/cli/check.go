@@ -74,7 +74,7 @@ func writeCheckText(w io.Writer, workloads []*offline.Workload, findings []offli
 	printed := map[string]bool{}
 	for _, wl := range workloads {
 		ref := wl.Ref()
-		fmt.Fprintf(w, "%s (%s)\n", ref, wl.Doc.Ref())
+		fmt.Fprintf(w, "%s (%s)\n", ref, wl.Doc.Location())
 		switch {
 		case wl.Skipped != "":
 			fmt.Fprintf(w, "  skipped: %s\n", wl.Skipped)

@@ -35,10 +35,15 @@ type Document struct {
 	Namespace  string
 }
 
+// Location names the document by position: "app.yaml document 2".
+func (d *Document) Location() string {
+	return fmt.Sprintf("%s document %d", d.Source, d.Index)
+}
+
 // Ref names the document in messages: "app.yaml document 2 (Deployment web)".
 func (d *Document) Ref() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s document %d", d.Source, d.Index)
+	b.WriteString(d.Location())
 	if d.Kind != "" {
 		b.WriteString(" (")
 		b.WriteString(d.Kind)

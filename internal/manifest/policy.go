@@ -114,6 +114,11 @@ func (p *Policy) addObject(d *Document, js []byte, apiVersion, kind, defaultName
 		if ns.Name == "" {
 			return errors.New("metadata.name: Required value")
 		}
+		// The API server labels every namespace with its name; selectors may rely on it.
+		if ns.Labels == nil {
+			ns.Labels = map[string]string{}
+		}
+		ns.Labels[corev1.LabelMetadataName] = ns.Name
 		p.AddNamespace(&ns.ObjectMeta)
 		p.Origin["Namespace/"+ns.Name] = d
 	case kind == "ServiceAccount":

@@ -42,6 +42,7 @@ var cloudCredentialEnv = []string{
 func Check(p *manifest.Policy, workloads []*Workload) []Finding {
 	var out []Finding
 	seen := map[string]bool{}
+	conflictReported := map[string]bool{}
 	add := func(f Finding) {
 		key := string(f.Severity) + "|" + f.Code + "|" + f.Object + "|" + f.Message
 		if !seen[key] {
@@ -69,6 +70,9 @@ func Check(p *manifest.Policy, workloads []*Workload) []Finding {
 		}
 		if w.Applied != nil {
 			for _, is := range w.Applied.Issues {
+				if is.Code == policy.CodeConflictingAssociations {
+					conflictReported[w.Namespace+"/"+w.Applied.ServiceAccountName] = true
+				}
 				f := base
 				f.Severity, f.Code, f.Message = is.Severity, is.Code, is.Message
 				add(f)
@@ -91,12 +95,16 @@ func Check(p *manifest.Policy, workloads []*Workload) []Finding {
 			}
 		}
 	}
-	for _, names := range p.Conflicts() {
+	for _, c := range p.Conflicts() {
+		if conflictReported[c.Namespace+"/"+c.ServiceAccountName] {
+			continue // already reported on the workloads it affects
+		}
+		names := c.Associations
 		first := p.Origin["IdentityAssociation/"+names[0]]
 		f := Finding{Severity: policy.SeverityError, Code: policy.CodeConflictingAssociations,
 			Object: "IdentityAssociation " + strings.Join(names, ", "),
-			Message: fmt.Sprintf("IdentityAssociations %s claim the same ServiceAccount; the webhook rejects the second one, and pods of that ServiceAccount get no identity while both exist",
-				strings.Join(names, " and "))}
+			Message: fmt.Sprintf("IdentityAssociations %s claim the same ServiceAccount %s/%s; the webhook rejects the second one, and pods of that ServiceAccount get no identity while both exist",
+				strings.Join(names, " and "), c.Namespace, c.ServiceAccountName)}
 		if first != nil {
 			f.Source = first.Ref()
 		}

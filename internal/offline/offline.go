@@ -14,6 +14,7 @@ import (
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	gjsonpatch "gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/lanyard-dev/lanyard/internal/manifest"
 	"github.com/lanyard-dev/lanyard/mutate"
@@ -207,7 +208,7 @@ func (e *Engine) processWorkload(ctx context.Context, d *manifest.Document, obj 
 		w.Pod = pod
 		return w, nil, nil
 	}
-	resolver := policy.NewResolver(e.Reader, e.PolicyOptions)
+	resolver := policy.NewResolver(assumingReader{e.Reader}, e.PolicyOptions)
 	applied, err := resolver.Resolve(ctx, policy.SubjectOf(ns, pod))
 	if err != nil {
 		var invalid *policy.InvalidError
@@ -288,4 +289,19 @@ func jsonPointerToField(path, base string) string {
 		out = append(out, rel[i])
 	}
 	return string(out)
+}
+
+// assumingReader describes a namespace that the input does not as the API server would label an
+// opted-in one, so that namespaceSelectors behave as they will in the cluster.
+type assumingReader struct{ policy.Reader }
+
+func (r assumingReader) Namespace(ctx context.Context, name string) (*metav1.ObjectMeta, error) {
+	ns, err := r.Reader.Namespace(ctx, name)
+	if ns != nil || err != nil {
+		return ns, err
+	}
+	return &metav1.ObjectMeta{Name: name, Labels: map[string]string{
+		corev1.LabelMetadataName: name,
+		policy.InjectLabel:       policy.InjectEnabled,
+	}}, nil
 }

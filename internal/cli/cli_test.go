@@ -1,0 +1,213 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/lanyard-dev/lanyard/internal/manifest"
+)
+
+// repoRoot is resolved before any test changes directory.
+var repoRoot, _ = filepath.Abs("../..")
+
+var update = flag.Bool("update", false, "rewrite the golden files from the current output")
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// run executes the CLI from the repository root, so paths in reports read as a user would type them.
+func run(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	t.Chdir(repoRoot)
+	var stdout, stderr bytes.Buffer
+	code := Run(args, strings.NewReader(stdin), &stdout, &stderr)
+	return result{code, stdout.String(), stderr.String()}
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join(repoRoot, "internal", "cli", "testdata", name)
+	if *update {
+		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
+		return
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err, "missing golden file: run go test ./internal/cli -update")
+	assert.Equal(t, string(want), got, "stale golden %s: review the diff, then go test ./internal/cli -update", path)
+}
+
+// TestExamples pins what the bundled examples become, through every output of inject and check.
+func TestExamples(t *testing.T) {
+	tests := map[string]struct {
+		args     []string
+		wantCode int
+	}{
+		"inject":      {args: []string{"inject", "-f", "examples/manifests", "--policy", "examples/policy"}},
+		"inject-json": {args: []string{"inject", "-f", "examples/manifests", "--policy", "examples/policy", "-o", "json"}},
+		"inject-diff": {args: []string{"inject", "-f", "examples/manifests", "--policy", "examples/policy", "--diff"}},
+		"check":       {args: []string{"check", "-f", "examples/manifests", "--policy", "examples/policy"}},
+		"check-json":  {args: []string{"check", "-f", "examples/manifests", "--policy", "examples/policy", "-o", "json"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			r := run(t, "", tc.args...)
+			require.Equal(t, tc.wantCode, r.code, "stderr: %s", r.stderr)
+			golden(t, "examples-"+name+".stdout.golden", r.stdout)
+			golden(t, "examples-"+name+".stderr.golden", r.stderr)
+		})
+	}
+}
+
+// TestInjectIsIdempotent: injecting the output of inject changes nothing.
+func TestInjectIsIdempotent(t *testing.T) {
+	first := run(t, "", "inject", "-f", "examples/manifests", "--policy", "examples/policy")
+	require.Equal(t, 0, first.code, first.stderr)
+	second := run(t, first.stdout, "inject", "-f", "-", "--policy", "examples/policy")
+	require.Equal(t, 0, second.code, second.stderr)
+	assert.Equal(t, first.stdout, second.stdout)
+	assert.Contains(t, second.stderr, "already injected")
+	assert.NotContains(t, second.stderr, ": injected:")
+}
+
+// TestPassThroughByteForByte: documents lanyard does not mutate come out exactly as they went in.
+func TestPassThroughByteForByte(t *testing.T) {
+	in := "# leading comment\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c   # odd spacing kept\n  namespace: shop\ndata: {a: \"1\"}\n---\n" +
+		"apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec:\n    deep:   [1,2]\n---\n" +
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shop}\nspec:\n  containers: [{name: a, image: nginx}]\n"
+	r := run(t, in, "inject", "-f", "-")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, in, r.stdout, "nothing applies, so every document must be unchanged")
+	assert.Contains(t, r.stderr, "Pod shop/p: nothing applies")
+}
+
+// TestMutateGoldensAgreeWithCLI: the CLI door gives the same pod as the mutate golden for every
+// case that is not denied.
+func TestMutateGoldensAgreeWithCLI(t *testing.T) {
+	files, err := filepath.Glob("../../mutate/testdata/*.golden.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	skipOptions := map[string]bool{"aws-pod-identity-ipv6": true, "azure-default-tenant": true, "compat-disabled": true}
+	for _, goldenFile := range files {
+		name := strings.TrimSuffix(filepath.Base(goldenFile), ".golden.yaml")
+		if skipOptions[name] {
+			continue
+		}
+		want, err := os.ReadFile(goldenFile)
+		require.NoError(t, err)
+		if bytes.Contains(want, []byte("# denied:")) {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			input, err := filepath.Abs(strings.TrimSuffix(goldenFile, ".golden.yaml") + ".yaml")
+			require.NoError(t, err)
+			r := run(t, "", "inject", "-f", input)
+			require.Equal(t, 0, r.code, r.stderr)
+			docs, err := manifest.Split("stdout", []byte(r.stdout))
+			require.NoError(t, err)
+			var got *corev1.Pod
+			for _, d := range docs {
+				if d.Kind == "Pod" {
+					got = &corev1.Pod{}
+					require.NoError(t, json.Unmarshal(d.JSON, got))
+				}
+			}
+			require.NotNil(t, got)
+			wantPod := &corev1.Pod{}
+			require.NoError(t, yaml.Unmarshal(want, wantPod))
+			assert.Equal(t, wantPod, got)
+		})
+	}
+}
+
+// TestErrors: bad input and flags exit 2 with a message naming file, document and field; findings
+// exit 1; never a stack trace.
+func TestErrors(t *testing.T) {
+	tests := map[string]struct {
+		args       []string
+		stdin      string
+		wantCode   int
+		wantStderr []string
+	}{
+		"no input": {
+			args: []string{"inject"}, wantCode: ExitUsage, wantStderr: []string{"no input: pass -f"},
+		},
+		"missing file": {
+			args: []string{"inject", "-f", "does/not/exist.yaml"}, wantCode: ExitUsage, wantStderr: []string{"does/not/exist.yaml", "no such file"},
+		},
+		"unknown flag": {
+			args: []string{"inject", "--bogus"}, wantCode: ExitUsage, wantStderr: []string{"unknown flag: --bogus"},
+		},
+		"bad output format": {
+			args: []string{"inject", "-f", "-", "-o", "xml"}, wantCode: ExitUsage, wantStderr: []string{`--output "xml": must be yaml or json`},
+		},
+		"bad check output format": {
+			args: []string{"check", "-f", "-", "-o", "yaml"}, wantCode: ExitUsage, wantStderr: []string{`--output "yaml": must be text or json`},
+		},
+		"malformed yaml": {
+			args: []string{"inject", "-f", "-"}, stdin: "apiVersion: v1\nkind: Pod\n---\nmetadata:\n  name: [unclosed\n",
+			wantCode: ExitUsage, wantStderr: []string{"<stdin> document 2, line 4: malformed YAML"},
+		},
+		"unknown policy field": {
+			args:  []string{"inject", "-f", "-"},
+			stdin: "apiVersion: lanyard.dev/v1alpha1\nkind: IdentityAssociation\nmetadata: {name: x}\nspec:\n  namespace: a\n  serviceAccountName: b\n  aws: {rolearn: arn:aws:iam::111122223333:role/r}\n",
+			wantCode: ExitUsage, wantStderr: []string{"<stdin> document 1 (IdentityAssociation x), line 1", `unknown field "spec.aws.rolearn"`},
+		},
+		"invalid policy value": {
+			args:  []string{"check", "-f", "-"},
+			stdin: "apiVersion: lanyard.dev/v1alpha1\nkind: IdentityAssociation\nmetadata: {name: x}\nspec:\n  namespace: a\n  serviceAccountName: b\n  azure: {clientID: not-a-guid}\n",
+			wantCode: ExitUsage, wantStderr: []string{"IdentityAssociation x", "spec.azure.clientID", "must be a GUID"},
+		},
+		"no provider": {
+			args:     []string{"check", "-f", "-"},
+			stdin:    "apiVersion: lanyard.dev/v1alpha1\nkind: IdentityAssociation\nmetadata: {name: x}\nspec: {namespace: a, serviceAccountName: b}\n",
+			wantCode: ExitUsage, wantStderr: []string{"at least one of aws, azure or gcp must be set"},
+		},
+		"invalid pod annotation is a finding": {
+			args:     []string{"inject", "-f", "-"},
+			stdin:    "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations: {lanyard.dev/token-expiration: \"99999999\"}\nspec:\n  containers: [{name: a, image: nginx}]\n",
+			wantCode: ExitFindings, wantStderr: []string{"Pod default/p: DENIED: pod annotation lanyard.dev/token-expiration", "between 600 and 86400"},
+		},
+		"check reports unattached cloud registry": {
+			args:     []string{"check", "-f", "-"},
+			stdin:    "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: myacr.azurecr.io/app:1}]\n",
+			wantCode: ExitFindings,
+		},
+		"workload without template": {
+			args:     []string{"inject", "-f", "-"},
+			stdin:    "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {replicas: 1}\n",
+			wantCode: ExitUsage, wantStderr: []string{"<stdin> document 1 (Deployment d)", "no pod template at spec.template"},
+		},
+		"bad azure tenant flag": {
+			args: []string{"inject", "-f", "-", "--azure-tenant-id", "x"}, wantCode: ExitUsage, wantStderr: []string{"--azure-tenant-id"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			r := run(t, tc.stdin, tc.args...)
+			assert.Equal(t, tc.wantCode, r.code, "stdout: %s\nstderr: %s", r.stdout, r.stderr)
+			for _, s := range tc.wantStderr {
+				assert.Contains(t, r.stderr, s)
+			}
+			assert.NotContains(t, r.stderr, "goroutine", "no stack traces")
+			assert.NotContains(t, r.stderr, "panic")
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	r := run(t, "", "version")
+	require.Equal(t, 0, r.code)
+	assert.True(t, strings.HasPrefix(r.stdout, "lanyard "), r.stdout)
+}
