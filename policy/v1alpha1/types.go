@@ -33,6 +33,8 @@ const (
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:scope=Cluster,shortName=ia,categories=lanyard
 // +kubebuilder:subresource:status
+// +kubebuilder:selectablefield:JSONPath=`.spec.namespace`
+// +kubebuilder:selectablefield:JSONPath=`.spec.serviceAccountName`
 // +kubebuilder:printcolumn:name="Namespace",type=string,JSONPath=`.spec.namespace`
 // +kubebuilder:printcolumn:name="ServiceAccount",type=string,JSONPath=`.spec.serviceAccountName`
 // +kubebuilder:printcolumn:name="Providers",type=string,JSONPath=`.status.providers`

@@ -1,0 +1,335 @@
+// Package cluster reads lanyard's policy from a Kubernetes cluster. Reader serves the webhook's hot
+// path from informer caches kept deliberately small (ServiceAccounts and Namespaces as metadata,
+// trimmed to what resolution reads) with O(1) indexed lookups, and falls back to one rate-limited,
+// de-duplicated live read when a ServiceAccount or Namespace is not cached yet: the "association
+// created seconds before the pod" race must not yield an un-injected pod. Snapshot reads the same
+// objects once, for lanyard inject/check --from-cluster.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/lanyard-dev/lanyard/policy"
+	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
+)
+
+// indexByServiceAccount indexes IdentityAssociations by "namespace/serviceAccountName".
+const indexByServiceAccount = "lanyard.dev/by-service-account"
+
+// Field names of the IdentityAssociation CRD's selectableFields, for live lookups.
+const (
+	fieldNamespace          = "spec.namespace"
+	fieldServiceAccountName = "spec.serviceAccountName"
+)
+
+// Options tune the live fallback.
+type Options struct {
+	// LiveQPS and LiveBurst bound live reads on cache misses across all requests.
+	LiveQPS   float64
+	LiveBurst int
+	// LiveTimeout bounds how long a request waits for a live read (including rate limiting); it
+	// must stay well below the webhook timeout so failurePolicy, not the API server's timeout,
+	// decides.
+	LiveTimeout time.Duration
+	// OnMiss, when set, is called for every cache miss with the resource name.
+	OnMiss func(resource string)
+}
+
+// DefaultOptions are sensible for a webhook with timeoutSeconds: 5.
+func DefaultOptions() Options {
+	return Options{LiveQPS: 20, LiveBurst: 50, LiveTimeout: 2 * time.Second}
+}
+
+// Reader is a policy.Reader over informer caches with a live fallback.
+type Reader struct {
+	cache        cache.Cache
+	live         client.Reader
+	opts         Options
+	limiter      *rate.Limiter
+	group        singleflight.Group
+	associations toolscache.Indexer
+	attachments  toolscache.Indexer
+	accounts     toolscache.Indexer
+	namespaces   toolscache.Indexer
+	// attachmentList is a snapshot of the attachments, rebuilt on change, so the hot path does not
+	// allocate a list per request.
+	attachmentList atomic.Pointer[[]*v1alpha1.RegistryAttachment]
+	synced         atomic.Bool
+}
+
+var _ policy.Reader = (*Reader)(nil)
+
+// Scheme returns a scheme with the types Reader caches.
+func Scheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	if err := corev1.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// CacheOptions configures the manager's cache so that it holds only what resolution reads.
+func CacheOptions() cache.Options {
+	return cache.Options{
+		ByObject: map[client.Object]cache.ByObject{
+			&v1alpha1.IdentityAssociation{}: {Transform: trimPolicyObject},
+			&v1alpha1.RegistryAttachment{}:  {Transform: trimPolicyObject},
+			serviceAccountMeta():            {Transform: trimServiceAccount},
+			namespaceMeta():                 {Transform: trimNamespace},
+		},
+	}
+}
+
+func serviceAccountMeta() *metav1.PartialObjectMetadata {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount"))
+	return m
+}
+
+func namespaceMeta() *metav1.PartialObjectMetadata {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+	return m
+}
+
+// NewReader creates the informers (so the first admission finds them started and synced, never a
+// lazy cold start) and the indexes. Call before the cache starts.
+func NewReader(ctx context.Context, c cache.Cache, live client.Reader, opts Options) (*Reader, error) {
+	if opts.LiveQPS <= 0 || opts.LiveBurst <= 0 || opts.LiveTimeout <= 0 {
+		return nil, errors.New("cluster reader: LiveQPS, LiveBurst and LiveTimeout must be positive")
+	}
+	r := &Reader{cache: c, live: live, opts: opts, limiter: rate.NewLimiter(rate.Limit(opts.LiveQPS), opts.LiveBurst)}
+	empty := []*v1alpha1.RegistryAttachment{}
+	r.attachmentList.Store(&empty)
+
+	var err error
+	if r.associations, err = r.indexer(ctx, &v1alpha1.IdentityAssociation{}, toolscache.Indexers{indexByServiceAccount: associationKeys}); err != nil {
+		return nil, err
+	}
+	if r.attachments, err = r.indexer(ctx, &v1alpha1.RegistryAttachment{}, nil); err != nil {
+		return nil, err
+	}
+	if r.accounts, err = r.indexer(ctx, serviceAccountMeta(), nil); err != nil {
+		return nil, err
+	}
+	if r.namespaces, err = r.indexer(ctx, namespaceMeta(), nil); err != nil {
+		return nil, err
+	}
+	inf, err := c.GetInformer(ctx, &v1alpha1.RegistryAttachment{}, cache.BlockUntilSynced(false))
+	if err != nil {
+		return nil, err
+	}
+	rebuild := func(any) { r.rebuildAttachments() }
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc: rebuild, UpdateFunc: func(_, o any) { rebuild(o) }, DeleteFunc: rebuild,
+	}); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Reader) indexer(ctx context.Context, obj client.Object, indexers toolscache.Indexers) (toolscache.Indexer, error) {
+	inf, err := r.cache.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
+	if err != nil {
+		return nil, fmt.Errorf("creating informer for %T: %w", obj, err)
+	}
+	if len(indexers) > 0 {
+		if err := inf.AddIndexers(indexers); err != nil {
+			return nil, err
+		}
+	}
+	sii, ok := inf.(toolscache.SharedIndexInformer)
+	if !ok {
+		return nil, fmt.Errorf("informer for %T is a %T, not a SharedIndexInformer", obj, inf)
+	}
+	return sii.GetIndexer(), nil
+}
+
+// WaitForSync blocks until every cache has synced (or ctx ends) and reports success. Synced then
+// stays true: readiness waits for it.
+func (r *Reader) WaitForSync(ctx context.Context) bool {
+	if r.cache.WaitForCacheSync(ctx) {
+		r.rebuildAttachments()
+		r.synced.Store(true)
+	}
+	return r.synced.Load()
+}
+
+// Synced reports whether the caches have synced.
+func (r *Reader) Synced() bool { return r.synced.Load() }
+
+func associationKeys(obj any) ([]string, error) {
+	ia, ok := obj.(*v1alpha1.IdentityAssociation)
+	if !ok {
+		return nil, nil
+	}
+	return []string{ia.Spec.Namespace + "/" + ia.Spec.ServiceAccountName}, nil
+}
+
+func (r *Reader) rebuildAttachments() {
+	items := r.attachments.List()
+	list := make([]*v1alpha1.RegistryAttachment, 0, len(items))
+	for _, it := range items {
+		if ra, ok := it.(*v1alpha1.RegistryAttachment); ok {
+			list = append(list, ra)
+		}
+	}
+	r.attachmentList.Store(&list)
+}
+
+// IdentityAssociations implements policy.Reader. When the ServiceAccount itself is not cached yet,
+// the cache cannot be trusted for its associations either: both are read live.
+func (r *Reader) IdentityAssociations(ctx context.Context, namespace, serviceAccount string) ([]*v1alpha1.IdentityAssociation, error) {
+	if _, ok := r.cachedMeta(r.accounts, namespace+"/"+serviceAccount); ok {
+		return r.cachedAssociations(namespace, serviceAccount)
+	}
+	res, err := r.liveServiceAccount(ctx, namespace, serviceAccount)
+	if err != nil {
+		return nil, err
+	}
+	return res.associations, nil
+}
+
+// ServiceAccount implements policy.Reader.
+func (r *Reader) ServiceAccount(ctx context.Context, namespace, name string) (*metav1.ObjectMeta, error) {
+	if m, ok := r.cachedMeta(r.accounts, namespace+"/"+name); ok {
+		return m, nil
+	}
+	res, err := r.liveServiceAccount(ctx, namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	return res.account, nil
+}
+
+// Namespace implements policy.Reader.
+func (r *Reader) Namespace(ctx context.Context, name string) (*metav1.ObjectMeta, error) {
+	if m, ok := r.cachedMeta(r.namespaces, name); ok {
+		return m, nil
+	}
+	v, err := r.liveRead(ctx, "namespaces", "ns/"+name, func(ctx context.Context) (any, error) {
+		m := namespaceMeta()
+		if err := r.live.Get(ctx, client.ObjectKey{Name: name}, m); err != nil {
+			if apierrors.IsNotFound(err) {
+				return (*metav1.ObjectMeta)(nil), nil
+			}
+			return nil, err
+		}
+		if trimmed, err := trimNamespace(m); err == nil {
+			m = trimmed.(*metav1.PartialObjectMetadata)
+		}
+		return &m.ObjectMeta, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("namespace %s: %w", name, err)
+	}
+	return v.(*metav1.ObjectMeta), nil
+}
+
+// RegistryAttachments implements policy.Reader.
+func (r *Reader) RegistryAttachments(context.Context) ([]*v1alpha1.RegistryAttachment, error) {
+	return *r.attachmentList.Load(), nil
+}
+
+func (r *Reader) cachedMeta(idx toolscache.Indexer, key string) (*metav1.ObjectMeta, bool) {
+	obj, exists, err := idx.GetByKey(key)
+	if err != nil || !exists {
+		return nil, false
+	}
+	m, ok := obj.(*metav1.PartialObjectMetadata)
+	if !ok {
+		return nil, false
+	}
+	return &m.ObjectMeta, true
+}
+
+func (r *Reader) cachedAssociations(namespace, serviceAccount string) ([]*v1alpha1.IdentityAssociation, error) {
+	items, err := r.associations.ByIndex(indexByServiceAccount, namespace+"/"+serviceAccount)
+	if err != nil {
+		return nil, err
+	}
+	if len(items) == 0 {
+		return nil, nil
+	}
+	out := make([]*v1alpha1.IdentityAssociation, 0, len(items))
+	for _, it := range items {
+		if ia, ok := it.(*v1alpha1.IdentityAssociation); ok {
+			out = append(out, ia)
+		}
+	}
+	return out, nil
+}
+
+type liveAccount struct {
+	account      *metav1.ObjectMeta
+	associations []*v1alpha1.IdentityAssociation
+}
+
+// liveServiceAccount reads a ServiceAccount's metadata and its associations from the API server.
+func (r *Reader) liveServiceAccount(ctx context.Context, namespace, name string) (*liveAccount, error) {
+	v, err := r.liveRead(ctx, "serviceaccounts", "sa/"+namespace+"/"+name, func(ctx context.Context) (any, error) {
+		res := &liveAccount{}
+		m := serviceAccountMeta()
+		switch err := r.live.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, m); {
+		case err == nil:
+			if trimmed, err := trimServiceAccount(m); err == nil {
+				m = trimmed.(*metav1.PartialObjectMetadata)
+			}
+			res.account = &m.ObjectMeta
+		case apierrors.IsNotFound(err):
+		default:
+			return nil, err
+		}
+		list := &v1alpha1.IdentityAssociationList{}
+		if err := r.live.List(ctx, list, client.MatchingFields{fieldNamespace: namespace, fieldServiceAccountName: name}); err != nil {
+			return nil, fmt.Errorf("listing IdentityAssociations: %w", err)
+		}
+		for i := range list.Items {
+			res.associations = append(res.associations, &list.Items[i])
+		}
+		return res, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("serviceaccount %s/%s not cached and live read failed: %w", namespace, name, err)
+	}
+	return v.(*liveAccount), nil
+}
+
+// liveRead runs fn once for concurrent callers of the same key, within the rate limit and the
+// live timeout. The shared call is not bound to any one caller's context.
+func (r *Reader) liveRead(ctx context.Context, resource, key string, fn func(context.Context) (any, error)) (any, error) {
+	if r.opts.OnMiss != nil {
+		r.opts.OnMiss(resource)
+	}
+	ch := r.group.DoChan(key, func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), r.opts.LiveTimeout)
+		defer cancel()
+		if err := r.limiter.Wait(ctx); err != nil {
+			return nil, fmt.Errorf("rate limit of live reads: %w", err)
+		}
+		return fn(ctx)
+	})
+	select {
+	case res := <-ch:
+		return res.Val, res.Err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
