@@ -69,6 +69,6 @@ offline on manifests (lanyard inject, lanyard check).`,
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newInjectCommand(), newCheckCommand(), newVersionCommand())
+	root.AddCommand(newServeCommand(), newInjectCommand(), newCheckCommand(), newVersionCommand())
 	return root
 }

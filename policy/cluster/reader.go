@@ -56,7 +56,8 @@ func DefaultOptions() Options {
 
 // Reader is a policy.Reader over informer caches with a live fallback.
 type Reader struct {
-	cache        cache.Cache
+	// waitForSync is the cache's WaitForCacheSync; nil for plain indexers (always synced).
+	waitForSync  func(context.Context) bool
 	live         client.Reader
 	opts         Options
 	limiter      *rate.Limiter
@@ -112,31 +113,30 @@ func namespaceMeta() *metav1.PartialObjectMetadata {
 // NewReader creates the informers (so the first admission finds them started and synced, never a
 // lazy cold start) and the indexes. Call before the cache starts.
 func NewReader(ctx context.Context, c cache.Cache, live client.Reader, opts Options) (*Reader, error) {
-	if opts.LiveQPS <= 0 || opts.LiveBurst <= 0 || opts.LiveTimeout <= 0 {
-		return nil, errors.New("cluster reader: LiveQPS, LiveBurst and LiveTimeout must be positive")
-	}
-	r := &Reader{cache: c, live: live, opts: opts, limiter: rate.NewLimiter(rate.Limit(opts.LiveQPS), opts.LiveBurst)}
-	empty := []*v1alpha1.RegistryAttachment{}
-	r.attachmentList.Store(&empty)
-
+	idx := Indexers{}
 	var err error
-	if r.associations, err = r.indexer(ctx, &v1alpha1.IdentityAssociation{}, toolscache.Indexers{indexByServiceAccount: associationKeys}); err != nil {
+	if idx.Associations, err = informerIndexer(ctx, c, &v1alpha1.IdentityAssociation{}, AssociationIndexers()); err != nil {
 		return nil, err
 	}
-	if r.attachments, err = r.indexer(ctx, &v1alpha1.RegistryAttachment{}, nil); err != nil {
+	if idx.Attachments, err = informerIndexer(ctx, c, &v1alpha1.RegistryAttachment{}, nil); err != nil {
 		return nil, err
 	}
-	if r.accounts, err = r.indexer(ctx, serviceAccountMeta(), nil); err != nil {
+	if idx.ServiceAccounts, err = informerIndexer(ctx, c, serviceAccountMeta(), nil); err != nil {
 		return nil, err
 	}
-	if r.namespaces, err = r.indexer(ctx, namespaceMeta(), nil); err != nil {
+	if idx.Namespaces, err = informerIndexer(ctx, c, namespaceMeta(), nil); err != nil {
 		return nil, err
 	}
+	r, err := NewReaderFromIndexers(idx, live, opts)
+	if err != nil {
+		return nil, err
+	}
+	r.waitForSync = c.WaitForCacheSync
 	inf, err := c.GetInformer(ctx, &v1alpha1.RegistryAttachment{}, cache.BlockUntilSynced(false))
 	if err != nil {
 		return nil, err
 	}
-	rebuild := func(any) { r.rebuildAttachments() }
+	rebuild := func(any) { r.RebuildAttachments() }
 	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc: rebuild, UpdateFunc: func(_, o any) { rebuild(o) }, DeleteFunc: rebuild,
 	}); err != nil {
@@ -145,8 +145,34 @@ func NewReader(ctx context.Context, c cache.Cache, live client.Reader, opts Opti
 	return r, nil
 }
 
-func (r *Reader) indexer(ctx context.Context, obj client.Object, indexers toolscache.Indexers) (toolscache.Indexer, error) {
-	inf, err := r.cache.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
+// Indexers are the stores Reader reads: IdentityAssociations (with AssociationIndexers),
+// RegistryAttachments, and ServiceAccounts and Namespaces as *metav1.PartialObjectMetadata.
+type Indexers struct {
+	Associations, Attachments, ServiceAccounts, Namespaces toolscache.Indexer
+}
+
+// AssociationIndexers index IdentityAssociations by "namespace/serviceAccountName".
+func AssociationIndexers() toolscache.Indexers {
+	return toolscache.Indexers{indexByServiceAccount: associationKeys}
+}
+
+// NewReaderFromIndexers builds a Reader over existing stores (informers' indexers, or plain
+// indexers in tests). Call RebuildAttachments after the attachments store changes.
+func NewReaderFromIndexers(idx Indexers, live client.Reader, opts Options) (*Reader, error) {
+	if opts.LiveQPS <= 0 || opts.LiveBurst <= 0 || opts.LiveTimeout <= 0 {
+		return nil, errors.New("cluster reader: LiveQPS, LiveBurst and LiveTimeout must be positive")
+	}
+	if idx.Associations == nil || idx.Attachments == nil || idx.ServiceAccounts == nil || idx.Namespaces == nil {
+		return nil, errors.New("cluster reader: every indexer is required")
+	}
+	r := &Reader{live: live, opts: opts, limiter: rate.NewLimiter(rate.Limit(opts.LiveQPS), opts.LiveBurst),
+		associations: idx.Associations, attachments: idx.Attachments, accounts: idx.ServiceAccounts, namespaces: idx.Namespaces}
+	r.RebuildAttachments()
+	return r, nil
+}
+
+func informerIndexer(ctx context.Context, c cache.Cache, obj client.Object, indexers toolscache.Indexers) (toolscache.Indexer, error) {
+	inf, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
 	if err != nil {
 		return nil, fmt.Errorf("creating informer for %T: %w", obj, err)
 	}
@@ -165,8 +191,8 @@ func (r *Reader) indexer(ctx context.Context, obj client.Object, indexers toolsc
 // WaitForSync blocks until every cache has synced (or ctx ends) and reports success. Synced then
 // stays true: readiness waits for it.
 func (r *Reader) WaitForSync(ctx context.Context) bool {
-	if r.cache.WaitForCacheSync(ctx) {
-		r.rebuildAttachments()
+	if r.waitForSync == nil || r.waitForSync(ctx) {
+		r.RebuildAttachments()
 		r.synced.Store(true)
 	}
 	return r.synced.Load()
@@ -183,7 +209,8 @@ func associationKeys(obj any) ([]string, error) {
 	return []string{ia.Spec.Namespace + "/" + ia.Spec.ServiceAccountName}, nil
 }
 
-func (r *Reader) rebuildAttachments() {
+// RebuildAttachments refreshes the attachment snapshot from the store.
+func (r *Reader) RebuildAttachments() {
 	items := r.attachments.List()
 	list := make([]*v1alpha1.RegistryAttachment, 0, len(items))
 	for _, it := range items {
@@ -332,4 +359,17 @@ func (r *Reader) liveRead(ctx context.Context, resource, key string, fn func(con
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// CachedAssociations returns the cached associations of a ServiceAccount, without live reads (for
+// the status reconciler, which is driven by the same caches' events).
+func (r *Reader) CachedAssociations(namespace, serviceAccount string) []*v1alpha1.IdentityAssociation {
+	out, _ := r.cachedAssociations(namespace, serviceAccount)
+	return out
+}
+
+// CachedServiceAccountExists reports whether the ServiceAccount is in the cache.
+func (r *Reader) CachedServiceAccountExists(namespace, name string) bool {
+	_, ok := r.cachedMeta(r.accounts, namespace+"/"+name)
+	return ok
 }

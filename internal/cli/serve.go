@@ -1,0 +1,175 @@
+package cli
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap/zapcore"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/lanyard-dev/lanyard/mutate"
+	"github.com/lanyard-dev/lanyard/policy"
+	"github.com/lanyard-dev/lanyard/policy/cluster"
+	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
+	"github.com/lanyard-dev/lanyard/webhook"
+)
+
+type serveFlags struct {
+	kubeconfig         string
+	host               string
+	port               int
+	certDir            string
+	certName, keyName  string
+	tlsMinVersion      string
+	enableHTTP2        bool
+	metricsAddr        string
+	healthAddr         string
+	leaderElect        bool
+	leaderElectionNS   string
+	namespace          string
+	compatAnnotations  bool
+	azureTenantID      string
+	awsPodIdentityIPv6 bool
+	maxRequestBytes    int64
+	shutdownDelay      time.Duration
+	liveQPS            float64
+	liveBurst          int
+	liveTimeout        time.Duration
+	logLevel           string
+	logFormat          string
+}
+
+func newServeCommand() *cobra.Command {
+	f := &serveFlags{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the admission webhook",
+		Long: `serve runs lanyard's admission webhook: POST /mutate-v1-pod gives pods their identity and
+registry access, POST /validate-lanyard-dev-v1alpha1-identityassociation keeps one association per
+ServiceAccount. Health on --health-probe-bind-address (/healthz, /readyz: ready once the caches are
+synced and the certificate is served), Prometheus metrics on --metrics-bind-address (/metrics).
+The serving certificate (tls.crt, tls.key in --cert-dir) is reloaded when the files change.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, restConfig, err := f.config()
+			if err != nil {
+				return usageError(err)
+			}
+			ctx, cancel := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
+			defer cancel()
+			if err := webhook.Run(ctx, restConfig, cfg); err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file; default: in-cluster config, then $KUBECONFIG / ~/.kube/config")
+	fs.StringVar(&f.host, "host", "", "address to serve admission on (default all)")
+	fs.IntVar(&f.port, "port", 9443, "port to serve admission on")
+	fs.StringVar(&f.certDir, "cert-dir", "/etc/lanyard/certs", "directory of the serving certificate")
+	fs.StringVar(&f.certName, "cert-name", "tls.crt", "certificate file name in --cert-dir")
+	fs.StringVar(&f.keyName, "key-name", "tls.key", "private key file name in --cert-dir")
+	fs.StringVar(&f.tlsMinVersion, "tls-min-version", "1.2", "minimum TLS version: 1.2 or 1.3")
+	fs.BoolVar(&f.enableHTTP2, "enable-http2", false, "serve HTTP/2 (off: HTTP/2 stream attacks)")
+	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of /metrics; 0 disables")
+	fs.StringVar(&f.healthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fs.BoolVar(&f.leaderElect, "leader-elect", true, "elect a leader for the status reconciler (the webhook runs on every replica)")
+	fs.StringVar(&f.leaderElectionNS, "leader-election-namespace", "", "namespace of the leader election lease (default: --namespace)")
+	fs.StringVar(&f.namespace, "namespace", envOr("POD_NAMESPACE", "lanyard-system"), "lanyard's own namespace, never mutated")
+	fs.BoolVar(&f.compatAnnotations, "compat-annotations", true, "honour the EKS and Azure webhooks' ServiceAccount and pod annotations")
+	fs.StringVar(&f.azureTenantID, "azure-tenant-id", "", "tenant of Azure identities that name none")
+	fs.BoolVar(&f.awsPodIdentityIPv6, "aws-pod-identity-ipv6", false, "use the EKS Pod Identity agent's IPv6 address")
+	fs.Int64Var(&f.maxRequestBytes, "max-request-bytes", webhook.DefaultMaxRequestBytes, "largest AdmissionReview accepted")
+	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 5*time.Second, "keep serving this long after SIGTERM while readiness fails")
+	fs.Float64Var(&f.liveQPS, "live-lookup-qps", 20, "rate of live API reads on cache misses")
+	fs.IntVar(&f.liveBurst, "live-lookup-burst", 50, "burst of live API reads on cache misses")
+	fs.DurationVar(&f.liveTimeout, "live-lookup-timeout", 2*time.Second, "longest wait for a live read on a cache miss")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info or error")
+	fs.StringVar(&f.logFormat, "log-format", "json", "json or console")
+	return cmd
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func (f *serveFlags) config() (webhook.Config, *rest.Config, error) {
+	var cfg webhook.Config
+	switch f.tlsMinVersion {
+	case "1.2":
+		cfg.TLSMinVersion = tls.VersionTLS12
+	case "1.3":
+		cfg.TLSMinVersion = tls.VersionTLS13
+	default:
+		return cfg, nil, fmt.Errorf("--tls-min-version %q: must be 1.2 or 1.3", f.tlsMinVersion)
+	}
+	if f.port <= 0 || f.port > 65535 {
+		return cfg, nil, fmt.Errorf("--port %d: must be 1-65535", f.port)
+	}
+	if f.azureTenantID != "" && !v1alpha1.MatchesGUID(f.azureTenantID) {
+		return cfg, nil, fmt.Errorf("--azure-tenant-id %q: must be a GUID", f.azureTenantID)
+	}
+	if f.maxRequestBytes < 64<<10 {
+		return cfg, nil, fmt.Errorf("--max-request-bytes %d: must be at least 65536", f.maxRequestBytes)
+	}
+	if f.liveQPS <= 0 || f.liveBurst <= 0 || f.liveTimeout <= 0 {
+		return cfg, nil, errors.New("--live-lookup-qps, --live-lookup-burst and --live-lookup-timeout must be positive")
+	}
+	var level zapcore.Level
+	switch f.logLevel {
+	case "debug":
+		level = zapcore.DebugLevel
+	case "info":
+		level = zapcore.InfoLevel
+	case "error":
+		level = zapcore.ErrorLevel
+	default:
+		return cfg, nil, fmt.Errorf("--log-level %q: must be debug, info or error", f.logLevel)
+	}
+	if f.logFormat != "json" && f.logFormat != "console" {
+		return cfg, nil, fmt.Errorf("--log-format %q: must be json or console", f.logFormat)
+	}
+	log := zap.New(zap.Level(level), zap.UseDevMode(f.logFormat == "console"))
+	ctrl.SetLogger(log)
+
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = f.kubeconfig
+	restConfig, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return cfg, nil, fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	restConfig.QPS, restConfig.Burst = 50, 100
+	restConfig.UserAgent = "lanyard/" + version()
+
+	leNS := f.leaderElectionNS
+	if leNS == "" {
+		leNS = f.namespace
+	}
+	cfg = webhook.Config{
+		Host: f.host, Port: f.port, CertDir: f.certDir, CertName: f.certName, KeyName: f.keyName,
+		TLSMinVersion: cfg.TLSMinVersion, EnableHTTP2: f.enableHTTP2,
+		MetricsBindAddress: f.metricsAddr, HealthProbeBindAddress: f.healthAddr,
+		LeaderElection: f.leaderElect, LeaderElectionNamespace: leNS, LeaderElectionID: "lanyard-status.lanyard.dev",
+		Namespace:       f.namespace,
+		Policy:          policy.Options{CompatAnnotations: f.compatAnnotations, DefaultAzureTenantID: f.azureTenantID},
+		Mutate:          mutate.Options{AWSPodIdentityIPv6: f.awsPodIdentityIPv6},
+		MaxRequestBytes: f.maxRequestBytes,
+		Live:            cluster.Options{LiveQPS: f.liveQPS, LiveBurst: f.liveBurst, LiveTimeout: f.liveTimeout},
+		ShutdownDelay:   f.shutdownDelay,
+		Log:             log,
+	}
+	return cfg, restConfig, nil
+}

@@ -1,0 +1,165 @@
+// Package status keeps IdentityAssociation status true: Ready, Conflict and ServiceAccountFound
+// conditions with observedGeneration, and a providers summary for kubectl get. It runs on the
+// leader only and reads the webhook's caches.
+package status
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/lanyard-dev/lanyard/policy/cluster"
+	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
+)
+
+// Reconciler writes IdentityAssociation status.
+type Reconciler struct {
+	Client client.Client
+	Reader *cluster.Reader
+}
+
+// SetupWithManager registers the controller: associations, and ServiceAccounts (metadata only,
+// the same informer the webhook uses) mapped to the associations naming them.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("identityassociation-status").
+		For(&v1alpha1.IdentityAssociation{}).
+		// A change to one association can start or end a conflict for its siblings.
+		Watches(&v1alpha1.IdentityAssociation{}, handler.EnqueueRequestsFromMapFunc(r.siblings)).
+		WatchesMetadata(&corev1.ServiceAccount{}, handler.EnqueueRequestsFromMapFunc(r.forServiceAccount), builder.OnlyMetadata).
+		Complete(r)
+}
+
+func (r *Reconciler) siblings(_ context.Context, obj client.Object) []reconcile.Request {
+	ia, ok := obj.(*v1alpha1.IdentityAssociation)
+	if !ok {
+		return nil
+	}
+	return requests(r.Reader.CachedAssociations(ia.Spec.Namespace, ia.Spec.ServiceAccountName))
+}
+
+func (r *Reconciler) forServiceAccount(_ context.Context, obj client.Object) []reconcile.Request {
+	return requests(r.Reader.CachedAssociations(obj.GetNamespace(), obj.GetName()))
+}
+
+func requests(ias []*v1alpha1.IdentityAssociation) []reconcile.Request {
+	out := make([]reconcile.Request, 0, len(ias))
+	for _, ia := range ias {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Name: ia.Name}})
+	}
+	return out
+}
+
+// Reconcile computes the conditions of one association and patches its status when they changed.
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	ia := &v1alpha1.IdentityAssociation{}
+	if err := r.Client.Get(ctx, req.NamespacedName, ia); err != nil {
+		if apierrors.IsNotFound(err) {
+			return reconcile.Result{}, nil
+		}
+		return reconcile.Result{}, err
+	}
+	desired := Compute(ia, r.Reader.CachedAssociations(ia.Spec.Namespace, ia.Spec.ServiceAccountName),
+		r.Reader.CachedServiceAccountExists(ia.Spec.Namespace, ia.Spec.ServiceAccountName))
+	if equalStatus(ia.Status, desired) {
+		return reconcile.Result{}, nil
+	}
+	patch := client.MergeFrom(ia.DeepCopy())
+	ia.Status = desired
+	if err := r.Client.Status().Patch(ctx, ia, patch); err != nil {
+		if apierrors.IsNotFound(err) {
+			return reconcile.Result{}, nil
+		}
+		return reconcile.Result{}, fmt.Errorf("patching status of IdentityAssociation %s: %w", ia.Name, err)
+	}
+	return reconcile.Result{}, nil
+}
+
+// Compute returns the status an association should have, given every association of its
+// ServiceAccount (itself included) and whether the ServiceAccount exists. Condition transition
+// times are kept from the current status when a condition's status does not change.
+func Compute(ia *v1alpha1.IdentityAssociation, claimants []*v1alpha1.IdentityAssociation, accountExists bool) v1alpha1.IdentityAssociationStatus {
+	st := v1alpha1.IdentityAssociationStatus{
+		ObservedGeneration: ia.Generation,
+		Providers:          Providers(ia),
+		Conditions:         append([]metav1.Condition(nil), ia.Status.Conditions...),
+	}
+	var others []string
+	for _, c := range claimants {
+		if c.Name != ia.Name {
+			others = append(others, c.Name)
+		}
+	}
+	sort.Strings(others)
+	sa := ia.Spec.Namespace + "/" + ia.Spec.ServiceAccountName
+	set := func(t string, ok bool, reason, msg string) {
+		status := metav1.ConditionFalse
+		if ok {
+			status = metav1.ConditionTrue
+		}
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason, Message: msg, ObservedGeneration: ia.Generation})
+	}
+	if len(others) > 0 {
+		set(v1alpha1.ConditionConflict, true, "ServiceAccountClaimedTwice",
+			fmt.Sprintf("ServiceAccount %s is also claimed by %s: its pods get no identity until one association remains", sa, strings.Join(others, ", ")))
+	} else {
+		set(v1alpha1.ConditionConflict, false, "Unique", "no other IdentityAssociation claims ServiceAccount "+sa)
+	}
+	if accountExists {
+		set(v1alpha1.ConditionServiceAccountFound, true, "Found", "ServiceAccount "+sa+" exists")
+	} else {
+		set(v1alpha1.ConditionServiceAccountFound, false, "NotFound", "ServiceAccount "+sa+" does not exist")
+	}
+	switch {
+	case len(others) > 0:
+		set(v1alpha1.ConditionReady, false, "Conflict", "another IdentityAssociation claims the same ServiceAccount")
+	case !accountExists:
+		set(v1alpha1.ConditionReady, false, "ServiceAccountNotFound", "ServiceAccount "+sa+" does not exist")
+	default:
+		set(v1alpha1.ConditionReady, true, "Ready", "pods of ServiceAccount "+sa+" get "+st.Providers)
+	}
+	return st
+}
+
+// Providers summarises the providers of an association: "aws(IRSA),azure,gcp".
+func Providers(ia *v1alpha1.IdentityAssociation) string {
+	var p []string
+	if a := ia.Spec.AWS; a != nil {
+		mode := a.Mode
+		if mode == "" {
+			mode = v1alpha1.AWSModePodIdentity
+		}
+		p = append(p, "aws("+string(mode)+")")
+	}
+	if ia.Spec.Azure != nil {
+		p = append(p, "azure")
+	}
+	if ia.Spec.GCP != nil {
+		p = append(p, "gcp")
+	}
+	return strings.Join(p, ",")
+}
+
+func equalStatus(a, b v1alpha1.IdentityAssociationStatus) bool {
+	if a.ObservedGeneration != b.ObservedGeneration || a.Providers != b.Providers || len(a.Conditions) != len(b.Conditions) {
+		return false
+	}
+	for _, c := range b.Conditions {
+		old := meta.FindStatusCondition(a.Conditions, c.Type)
+		if old == nil || old.Status != c.Status || old.Reason != c.Reason || old.Message != c.Message || old.ObservedGeneration != c.ObservedGeneration {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,234 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	kjson "sigs.k8s.io/json"
+
+	"github.com/lanyard-dev/lanyard/mutate"
+	"github.com/lanyard-dev/lanyard/policy"
+)
+
+// MutatePodPath is where the API server sends pod CREATE reviews.
+const MutatePodPath = "/mutate-v1-pod"
+
+// DefaultMaxRequestBytes bounds an AdmissionReview body. A pod is at most ~1.5 MiB in etcd; the
+// review wraps it with request metadata.
+const DefaultMaxRequestBytes = 4 << 20
+
+// auditKeyInjected is the auditAnnotations key (the API server prefixes it with the webhook name).
+const auditKeyInjected = "injected"
+
+// PodMutator answers pod CREATE admission reviews.
+type PodMutator struct {
+	Resolver *policy.Resolver
+	Mutate   mutate.Options
+	// LanyardNamespace is never mutated (lanyard must always be able to start).
+	LanyardNamespace string
+	// MaxRequestBytes bounds the request body; 0 means DefaultMaxRequestBytes.
+	MaxRequestBytes int64
+	Log             logr.Logger
+	Metrics         *Metrics
+}
+
+// reviewRequest is an AdmissionReview as lanyard reads it: the pod stays raw JSON, so fields newer
+// than the compiled API survive and the patch is computed against exactly what was sent.
+type reviewRequest struct {
+	APIVersion string         `json:"apiVersion"`
+	Kind       string         `json:"kind"`
+	Request    *requestFields `json:"request"`
+}
+
+type requestFields struct {
+	UID         types.UID                   `json:"uid"`
+	Kind        metav1.GroupVersionKind     `json:"kind"`
+	Resource    metav1.GroupVersionResource `json:"resource"`
+	SubResource string                      `json:"subResource"`
+	Name        string                      `json:"name"`
+	Namespace   string                      `json:"namespace"`
+	Operation   admissionv1.Operation       `json:"operation"`
+	DryRun      *bool                       `json:"dryRun"`
+	Object      json.RawMessage             `json:"object"`
+}
+
+// httpError is a request lanyard cannot answer with an AdmissionResponse: the API server then
+// applies the webhook's failurePolicy.
+type httpError struct {
+	status int
+	reason string
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+var jsonPatchType = admissionv1.PatchTypeJSONPatch
+
+// ServeHTTP implements http.Handler.
+func (h *PodMutator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	result := resultError
+	defer func() {
+		if p := recover(); p != nil {
+			h.Metrics.error(reasonPanic)
+			h.Log.Error(fmt.Errorf("%v", p), "panic while handling admission review")
+			http.Error(w, "internal error while handling the admission review", http.StatusInternalServerError)
+			result = resultError
+		}
+		h.Metrics.observe(result, time.Since(start).Seconds())
+	}()
+
+	body, herr := h.readBody(w, r)
+	if herr == nil {
+		var resp []byte
+		resp, result, herr = h.Review(r.Context(), body)
+		if herr == nil {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(resp)
+			return
+		}
+	}
+	h.Metrics.error(herr.reason)
+	if herr.status >= 500 {
+		h.Log.Error(herr, "admission review failed")
+	} else {
+		h.Log.V(1).Info("bad admission review", "error", herr.msg)
+	}
+	http.Error(w, herr.msg, herr.status)
+}
+
+func (h *PodMutator) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *httpError) {
+	if r.Method != http.MethodPost {
+		return nil, &httpError{http.StatusMethodNotAllowed, reasonBadRequest, "admission reviews must be POSTed"}
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" && !strings.HasPrefix(ct, "application/json;") {
+		return nil, &httpError{http.StatusUnsupportedMediaType, reasonBadRequest, fmt.Sprintf("Content-Type %q: expected application/json", ct)}
+	}
+	limit := h.MaxRequestBytes
+	if limit <= 0 {
+		limit = DefaultMaxRequestBytes
+	}
+	if r.ContentLength > limit {
+		return nil, &httpError{http.StatusRequestEntityTooLarge, reasonTooLarge, fmt.Sprintf("request body of %d bytes exceeds the limit of %d", r.ContentLength, limit)}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, &httpError{http.StatusRequestEntityTooLarge, reasonTooLarge, fmt.Sprintf("request body exceeds the limit of %d bytes", limit)}
+		}
+		return nil, &httpError{http.StatusBadRequest, reasonBadRequest, "reading request body: " + err.Error()}
+	}
+	return body, nil
+}
+
+// Review answers one AdmissionReview body: the response JSON and the outcome, or an error that
+// must become an HTTP error status (so the webhook's failurePolicy decides).
+func (h *PodMutator) Review(ctx context.Context, body []byte) ([]byte, string, *httpError) {
+	var review reviewRequest
+	if len(body) == 0 {
+		return nil, resultError, &httpError{http.StatusBadRequest, reasonBadRequest, "empty request body: expected an AdmissionReview"}
+	}
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(body, &review); err != nil {
+		return nil, resultError, &httpError{http.StatusBadRequest, reasonBadRequest, "malformed AdmissionReview: " + err.Error()}
+	}
+	if review.APIVersion != admissionv1.SchemeGroupVersion.String() || review.Kind != "AdmissionReview" {
+		return nil, resultError, &httpError{http.StatusBadRequest, reasonBadRequest,
+			fmt.Sprintf("unsupported %s %s: lanyard speaks admission.k8s.io/v1 AdmissionReview", review.APIVersion, review.Kind)}
+	}
+	req := review.Request
+	if req == nil {
+		return nil, resultError, &httpError{http.StatusBadRequest, reasonBadRequest, "AdmissionReview has no request"}
+	}
+	if req.UID == "" {
+		return nil, resultError, &httpError{http.StatusBadRequest, reasonBadRequest, "AdmissionReview request has no uid"}
+	}
+
+	resp := admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
+	result, herr := h.admit(ctx, req, &resp)
+	if herr != nil {
+		return nil, result, herr
+	}
+	out, err := json.Marshal(admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: admissionv1.SchemeGroupVersion.String(), Kind: "AdmissionReview"},
+		Response: &resp,
+	})
+	if err != nil {
+		return nil, resultError, &httpError{http.StatusInternalServerError, reasonBadRequest, "encoding response: " + err.Error()}
+	}
+	return out, result, nil
+}
+
+func (h *PodMutator) admit(ctx context.Context, req *requestFields, resp *admissionv1.AdmissionResponse) (string, *httpError) {
+	if req.Operation != admissionv1.Create || req.SubResource != "" ||
+		req.Kind.Group != "" || req.Kind.Kind != "Pod" || req.Resource.Resource != "pods" {
+		return resultSkipped, nil // lanyard only mutates pod creation; anything else passes untouched
+	}
+	if policy.IsSystemNamespace(req.Namespace, h.LanyardNamespace) {
+		return resultSkipped, nil
+	}
+	if len(req.Object) == 0 || string(req.Object) == "null" {
+		return resultError, &httpError{http.StatusBadRequest, reasonBadRequest, "AdmissionReview request has no object: expected the pod being created"}
+	}
+	pod, err := mutate.DecodePod(req.Object)
+	if err != nil {
+		deny(resp, http.StatusBadRequest, metav1.StatusReasonBadRequest, "lanyard could not decode the pod: "+err.Error())
+		h.Metrics.error(reasonBadPod)
+		return resultDenied, nil
+	}
+	if pod.Labels[policy.InjectLabel] == policy.InjectDisabled {
+		return resultSkipped, nil
+	}
+
+	applied, err := h.Resolver.Resolve(ctx, policy.SubjectOf(req.Namespace, pod))
+	if err != nil {
+		var invalid *policy.InvalidError
+		if errors.As(err, &invalid) {
+			deny(resp, http.StatusUnprocessableEntity, metav1.StatusReasonInvalid, err.Error())
+			return resultDenied, nil
+		}
+		return resultError, &httpError{http.StatusInternalServerError, reasonLookup, "lanyard could not look up policy for the pod: " + err.Error()}
+	}
+	changes, err := mutate.Compute(pod, applied, h.Mutate)
+	if err != nil {
+		deny(resp, http.StatusUnprocessableEntity, metav1.StatusReasonInvalid, err.Error())
+		return resultDenied, nil
+	}
+
+	for _, is := range applied.Issues {
+		resp.Warnings = append(resp.Warnings, "lanyard: "+is.Message)
+	}
+	for _, w := range changes.Warnings {
+		resp.Warnings = append(resp.Warnings, "lanyard: "+w)
+	}
+	if len(changes.Injected) > 0 {
+		resp.AuditAnnotations = map[string]string{auditKeyInjected: strings.Join(changes.Injected, ",")}
+	}
+	if changes.Empty() {
+		return resultUnchanged, nil
+	}
+	patch, err := json.Marshal(changes.Patch())
+	if err != nil {
+		return resultError, &httpError{http.StatusInternalServerError, reasonBadRequest, "encoding patch: " + err.Error()}
+	}
+	resp.Patch, resp.PatchType = patch, &jsonPatchType
+	if req.DryRun == nil || !*req.DryRun {
+		h.Metrics.injected(changes.Injected)
+	}
+	return resultInjected, nil
+}
+
+func deny(resp *admissionv1.AdmissionResponse, code int32, reason metav1.StatusReason, msg string) {
+	resp.Allowed = false
+	resp.Result = &metav1.Status{Status: metav1.StatusFailure, Code: code, Reason: reason, Message: msg}
+}
