@@ -40,7 +40,7 @@ func benchPod(containers, env, volumes int) *corev1.Pod {
 func benchApplied() *policy.Applied {
 	return &policy.Applied{
 		Namespace: "default", ServiceAccountName: "app",
-		Identity: policy.Identity{AWS: &policy.AWS{Mode: v1alpha1.AWSModeIRSA, RoleARN: "arn:aws:iam::111122223333:role/r", Region: "us-west-2", STSRegionalEndpoints: true}},
+		Identity:   policy.Identity{AWS: &policy.AWS{Mode: v1alpha1.AWSModeIRSA, RoleARN: "arn:aws:iam::111122223333:role/r", Region: "us-west-2", STSRegionalEndpoints: true}},
 		Registries: []policy.RegistryGrant{{Attachment: "acr", Registry: "myacr.azurecr.io", PullSecret: "acr-pull"}},
 	}
 }

@@ -160,13 +160,13 @@ func TestErrors(t *testing.T) {
 			wantCode: ExitUsage, wantStderr: []string{"<stdin> document 2, line 4: malformed YAML"},
 		},
 		"unknown policy field": {
-			args:  []string{"inject", "-f", "-"},
-			stdin: "apiVersion: lanyard.dev/v1alpha1\nkind: IdentityAssociation\nmetadata: {name: x}\nspec:\n  namespace: a\n  serviceAccountName: b\n  aws: {rolearn: arn:aws:iam::111122223333:role/r}\n",
+			args:     []string{"inject", "-f", "-"},
+			stdin:    "apiVersion: lanyard.dev/v1alpha1\nkind: IdentityAssociation\nmetadata: {name: x}\nspec:\n  namespace: a\n  serviceAccountName: b\n  aws: {rolearn: arn:aws:iam::111122223333:role/r}\n",
 			wantCode: ExitUsage, wantStderr: []string{"<stdin> document 1 (IdentityAssociation x), line 1", `unknown field "spec.aws.rolearn"`},
 		},
 		"invalid policy value": {
-			args:  []string{"check", "-f", "-"},
-			stdin: "apiVersion: lanyard.dev/v1alpha1\nkind: IdentityAssociation\nmetadata: {name: x}\nspec:\n  namespace: a\n  serviceAccountName: b\n  azure: {clientID: not-a-guid}\n",
+			args:     []string{"check", "-f", "-"},
+			stdin:    "apiVersion: lanyard.dev/v1alpha1\nkind: IdentityAssociation\nmetadata: {name: x}\nspec:\n  namespace: a\n  serviceAccountName: b\n  azure: {clientID: not-a-guid}\n",
 			wantCode: ExitUsage, wantStderr: []string{"IdentityAssociation x", "spec.azure.clientID", "must be a GUID"},
 		},
 		"no provider": {
