@@ -11,10 +11,11 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/lanyard
 
-## generate: regenerate deepcopy code and CRDs from the kubebuilder markers in policy/v1alpha1.
+## generate: regenerate deepcopy code, CRDs and RBAC from the kubebuilder markers.
 generate:
 	$(CONTROLLER_GEN) object paths=./policy/...
 	$(CONTROLLER_GEN) crd paths=./policy/... output:crd:dir=deploy/crds
+	$(CONTROLLER_GEN) rbac:roleName=lanyard paths=./webhook/... output:rbac:dir=deploy/base/rbac
 
 ## verify: formatting, vet, tidy go.mod, generated files up to date.
 verify:

@@ -159,3 +159,13 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	log.Info("starting lanyard", "port", cfg.Port, "namespace", cfg.Namespace)
 	return mgr.Start(mgrCtx)
 }
+
+// RBAC of lanyard serve, generated into deploy/base/rbac by controller-gen. Nothing on Secrets:
+// list on Secrets would expose their data, and lanyard never needs them.
+//
+// +kubebuilder:rbac:groups=lanyard.dev,resources=identityassociations;registryattachments,verbs=get;list;watch
+// +kubebuilder:rbac:groups=lanyard.dev,resources=identityassociations/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=serviceaccounts;namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete,namespace=lanyard-system
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch,namespace=lanyard-system
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch,namespace=lanyard-system

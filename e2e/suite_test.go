@@ -1,0 +1,198 @@
+// Package e2e runs lanyard against a real kube-apiserver and etcd (controller-runtime's envtest,
+// binaries built by hack/envtest-assets.sh). The CRDs and the webhook configurations are the
+// shipped ones from deploy/; the API server calls lanyard over TLS for every pod created here.
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/lanyard-dev/lanyard/mutate"
+	"github.com/lanyard-dev/lanyard/policy"
+	"github.com/lanyard-dev/lanyard/policy/cluster"
+	"github.com/lanyard-dev/lanyard/webhook"
+)
+
+var (
+	testEnv    *envtest.Environment
+	restConfig *rest.Config
+	k8s        client.Client
+	lanyard    *lanyardProcess
+)
+
+// TestMain starts etcd, the API server (with lanyard's CRDs and webhook configurations) and
+// lanyard, runs the scenarios and prints the suite's wall time.
+func TestMain(m *testing.M) {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		fmt.Println("e2e: KUBEBUILDER_ASSETS is not set; skipping (make e2e builds and caches the API server)")
+		os.Exit(0)
+	}
+	start := time.Now()
+	code, err := run(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		code = 1
+	}
+	fmt.Printf("e2e: suite wall time %s\n", time.Since(start).Round(time.Millisecond))
+	os.Exit(code)
+}
+
+func run(m *testing.M) (int, error) {
+	testEnv = &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "deploy", "crds")},
+		ErrorIfCRDPathMissing: true,
+		WebhookInstallOptions: envtest.WebhookInstallOptions{
+			Paths: []string{filepath.Join("..", "deploy", "base", "webhooks.yaml")},
+		},
+	}
+	var err error
+	if restConfig, err = testEnv.Start(); err != nil {
+		return 1, fmt.Errorf("starting envtest: %w", err)
+	}
+	defer func() { _ = testEnv.Stop() }()
+
+	scheme, err := cluster.Scheme()
+	if err != nil {
+		return 1, err
+	}
+	if k8s, err = client.New(restConfig, client.Options{Scheme: scheme}); err != nil {
+		return 1, err
+	}
+	lanyard = &lanyardProcess{}
+	if err := lanyard.Start(); err != nil {
+		return 1, err
+	}
+	defer lanyard.Stop()
+	return m.Run(), nil
+}
+
+// lanyardProcess is `lanyard serve` (webhook.Run, the same code) running in this process against
+// envtest, restartable for fault scenarios.
+type lanyardProcess struct {
+	mu         sync.Mutex
+	cancel     context.CancelFunc
+	done       chan error
+	healthAddr string
+}
+
+func (l *lanyardProcess) Start() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	wio := &testEnv.WebhookInstallOptions
+	healthAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	l.healthAddr = healthAddr
+	cfg := webhook.Config{
+		Host: wio.LocalServingHost, Port: wio.LocalServingPort, CertDir: wio.LocalServingCertDir,
+		CertName: "tls.crt", KeyName: "tls.key", TLSMinVersion: tls.VersionTLS12,
+		MetricsBindAddress: "0", HealthProbeBindAddress: healthAddr,
+		LeaderElection: false, Namespace: "lanyard-system",
+		Policy:        policy.Options{CompatAnnotations: true, DefaultAzureTenantID: "72f988bf-86f1-41af-91ab-2d7cd011db47"},
+		Mutate:        mutate.Options{},
+		Live:          cluster.DefaultOptions(),
+		ShutdownDelay: 0,
+		Log:           logger(),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+	l.done = make(chan error, 1)
+	go func() { l.done <- webhook.Run(ctx, restConfig, cfg) }()
+	return l.waitReady(60 * time.Second)
+}
+
+func (l *lanyardProcess) waitReady(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-l.done:
+			return fmt.Errorf("lanyard exited before ready: %v", err)
+		default:
+		}
+		resp, err := http.Get("http://" + l.healthAddr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return errors.New("lanyard not ready in time")
+}
+
+func (l *lanyardProcess) Stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cancel == nil {
+		return
+	}
+	l.cancel()
+	select {
+	case <-l.done:
+	case <-time.After(60 * time.Second):
+	}
+	l.cancel = nil
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func logger() logr.Logger {
+	if os.Getenv("LANYARD_E2E_LOGS") != "" {
+		return zap.New(zap.UseDevMode(true))
+	}
+	return logr.Discard()
+}
+
+// namespace creates a fresh namespace for one test (opted in unless told otherwise) with the
+// "default" ServiceAccount the ServiceAccount controller would create.
+func namespace(t *testing.T, optedIn bool) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "e2e-"}}
+	if optedIn {
+		ns.Labels = map[string]string{policy.InjectLabel: policy.InjectEnabled}
+	}
+	mustCreate(t, ns)
+	serviceAccount(t, ns.Name, policy.DefaultServiceAccountName, nil)
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), ns) })
+	return ns.Name
+}
+
+func serviceAccount(t *testing.T, ns, name string, annotations map[string]string) {
+	t.Helper()
+	mustCreate(t, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Annotations: annotations}})
+}
+
+func mustCreate(t *testing.T, obj client.Object, opts ...client.CreateOption) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := k8s.Create(ctx, obj, opts...); err != nil {
+		t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
+	}
+}
