@@ -28,4 +28,6 @@ func TestSmoke(t *testing.T) {
 	require.Equal(t, "aws", got.Annotations["lanyard.dev/injected"])
 }
 
-func client_key(ns, name string) types.NamespacedName { return types.NamespacedName{Namespace: ns, Name: name} }
+func client_key(ns, name string) types.NamespacedName {
+	return types.NamespacedName{Namespace: ns, Name: name}
+}

@@ -43,6 +43,13 @@ Exit status: 0 clean (warnings allowed), 1 any error finding, 2 bad flags or inp
 				return err
 			}
 			findings := offline.Check(pol, workloads)
+			if f.cluster != nil {
+				more, err := offline.CheckPullSecrets(cmd.Context(), f.cluster, workloads)
+				if err != nil {
+					return usageError(fmt.Errorf("--from-cluster: %w", err))
+				}
+				findings = append(findings, more...)
+			}
 			if f.output == "json" {
 				err = writeCheckJSON(cmd.OutOrStdout(), workloads, findings)
 			} else {

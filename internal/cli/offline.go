@@ -7,11 +7,14 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/lanyard-dev/lanyard/internal/manifest"
 	"github.com/lanyard-dev/lanyard/internal/offline"
 	"github.com/lanyard-dev/lanyard/mutate"
 	"github.com/lanyard-dev/lanyard/policy"
+	"github.com/lanyard-dev/lanyard/policy/cluster"
 	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
 )
 
@@ -23,6 +26,12 @@ type offlineFlags struct {
 	compatAnnotations  bool
 	azureTenantID      string
 	awsPodIdentityIPv6 bool
+	fromCluster        bool
+	kubeconfig         string
+	kubeContext        string
+
+	// cluster is the live reader when --from-cluster is set.
+	cluster client.Reader
 }
 
 func (f *offlineFlags) register(cmd *cobra.Command) {
@@ -33,6 +42,9 @@ func (f *offlineFlags) register(cmd *cobra.Command) {
 	fs.BoolVar(&f.compatAnnotations, "compat-annotations", true, "honour the EKS and Azure webhooks' ServiceAccount and pod annotations")
 	fs.StringVar(&f.azureTenantID, "azure-tenant-id", "", "tenant of Azure identities that name none")
 	fs.BoolVar(&f.awsPodIdentityIPv6, "aws-pod-identity-ipv6", false, "use the EKS Pod Identity agent's IPv6 address")
+	fs.BoolVar(&f.fromCluster, "from-cluster", false, "also read policy, Namespaces and ServiceAccounts from the cluster (kubeconfig credentials)")
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for --from-cluster (default $KUBECONFIG, ~/.kube/config)")
+	fs.StringVar(&f.kubeContext, "context", "", "kubeconfig context for --from-cluster")
 }
 
 // run loads inputs and processes them. Input problems are usage errors (exit 2).
@@ -47,6 +59,18 @@ func (f *offlineFlags) run(ctx context.Context, cmd *cobra.Command) (*manifest.P
 		return nil, nil, nil, usageError(fmt.Errorf("--azure-tenant-id %q: must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", f.azureTenantID))
 	}
 	pol := manifest.NewPolicy()
+	if f.fromCluster {
+		c, err := f.clusterReader()
+		if err != nil {
+			return nil, nil, nil, usageError(err)
+		}
+		snapshot, err := cluster.Snapshot(ctx, c)
+		if err != nil {
+			return nil, nil, nil, usageError(fmt.Errorf("--from-cluster: %w", err))
+		}
+		f.cluster = c
+		pol = manifest.NewPolicyFrom(snapshot)
+	}
 	if len(f.policies) > 0 {
 		pdocs, err := manifest.ReadPaths(f.policies, cmd.InOrStdin())
 		if err != nil {
@@ -75,4 +99,25 @@ func (f *offlineFlags) run(ctx context.Context, cmd *cobra.Command) (*manifest.P
 		return nil, nil, nil, usageError(err)
 	}
 	return pol, outputs, workloads, nil
+}
+
+// clusterReader connects with the user's kubeconfig: --from-cluster reads with their permissions.
+func (f *offlineFlags) clusterReader() (client.Reader, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = f.kubeconfig
+	restConfig, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules,
+		&clientcmd.ConfigOverrides{CurrentContext: f.kubeContext}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("--from-cluster: loading kubeconfig: %w", err)
+	}
+	restConfig.UserAgent = "lanyard/" + version()
+	scheme, err := cluster.Scheme()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(restConfig, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("--from-cluster: %w", err)
+	}
+	return c, nil
 }

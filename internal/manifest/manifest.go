@@ -185,7 +185,8 @@ func (d *Document) parse() error {
 	if isBlank(d.Raw) {
 		return nil
 	}
-	js, err := yaml.YAMLToJSON(d.Raw)
+	// Strict: a key written twice is an error, not "the last one wins" silently.
+	js, err := yaml.YAMLToJSONStrict(d.Raw)
 	if err != nil {
 		return &Error{Doc: d, Err: fmt.Errorf("malformed YAML: %w", err)}
 	}

@@ -25,14 +25,20 @@ type Policy struct {
 
 // NewPolicy returns an empty Policy.
 func NewPolicy() *Policy {
-	return &Policy{Static: policy.NewStatic(), Origin: map[string]*Document{}}
+	return NewPolicyFrom(policy.NewStatic())
+}
+
+// NewPolicyFrom returns a Policy starting from objects read elsewhere (a cluster snapshot); objects
+// added from documents replace same-named ones.
+func NewPolicyFrom(s *policy.Static) *Policy {
+	return &Policy{Static: s, Origin: map[string]*Document{}}
 }
 
 // IsPolicyKind reports whether documents of this type feed the policy.
 func IsPolicyKind(apiVersion, kind string) bool {
 	switch {
 	case apiVersion == v1alpha1.GroupVersion.String():
-		return kind == "IdentityAssociation" || kind == "RegistryAttachment"
+		return true // unknown kinds of lanyard's group are errors, not silently ignored
 	case apiVersion == "v1":
 		return kind == "Namespace" || kind == "ServiceAccount"
 	}
@@ -56,12 +62,14 @@ func (p *Policy) Add(docs []*Document, defaultNamespace string) error {
 }
 
 func (p *Policy) addObject(d *Document, js []byte, apiVersion, kind, defaultNamespace string) error {
-	if apiVersion == "v1" && kind == "List" {
+	isList := apiVersion == "v1" && kind == "List" ||
+		apiVersion == v1alpha1.GroupVersion.String() && (kind == "IdentityAssociationList" || kind == "RegistryAttachmentList")
+	if isList {
 		var list struct {
 			Items []json.RawMessage `json:"items"`
 		}
 		if err := json.Unmarshal(js, &list); err != nil {
-			return fmt.Errorf("kind List: %w", err)
+			return fmt.Errorf("kind %s: %w", kind, err)
 		}
 		var errs []error
 		for i, item := range list.Items {
@@ -69,6 +77,16 @@ func (p *Policy) addObject(d *Document, js []byte, apiVersion, kind, defaultName
 			if err := json.Unmarshal(item, &tm); err != nil {
 				errs = append(errs, fmt.Errorf("items[%d]: %w", i, err))
 				continue
+			}
+			if kind != "List" && tm.Kind == "" { // typed lists may omit the items' type
+				tm.APIVersion, tm.Kind = apiVersion, strings.TrimSuffix(kind, "List")
+				var obj map[string]any
+				if err := json.Unmarshal(item, &obj); err == nil {
+					obj["apiVersion"], obj["kind"] = tm.APIVersion, tm.Kind
+					if js, err := json.Marshal(obj); err == nil {
+						item = js
+					}
+				}
 			}
 			if err := p.addObject(d, item, tm.APIVersion, tm.Kind, defaultNamespace); err != nil {
 				errs = append(errs, fmt.Errorf("items[%d]: %w", i, err))

@@ -207,15 +207,9 @@ func TestPolicyAddIgnoresNonPolicyKinds(t *testing.T) {
 }
 
 func TestPolicyAddErrors(t *testing.T) {
-	const bugIgnoredKind = "BUG: internal/manifest/policy.go IsPolicyKind (line 34-35) returns false for any kind of " +
-		"lanyard.dev/v1alpha1 other than IdentityAssociation and RegistryAttachment, so addObject returns nil before its " +
-		"\"unsupported kind\" default case: a typo such as kind: IdentityAsociation (or IdentityAssociationList) in " +
-		"lanyard.dev/v1alpha1 is silently ignored (policy not applied, no error), while the same kind in lanyard.dev/v1 is an error"
 	tests := map[string]struct {
 		input   string
 		wantErr []string
-		// bug is the t.Skip message when Add wrongly accepts the input.
-		bug string
 	}{
 		"unknown field names its path": {
 			input:   strings.Replace(iaS3, "roleARN:", "rolearn:", 1),
@@ -260,7 +254,6 @@ func TestPolicyAddErrors(t *testing.T) {
 		"unsupported lanyard.dev kind": {
 			input:   "apiVersion: lanyard.dev/v1alpha1\nkind: IdentityBinding\nmetadata: {name: x}\n",
 			wantErr: []string{"unsupported kind IdentityBinding in lanyard.dev/v1alpha1", "lanyard knows IdentityAssociation and RegistryAttachment of lanyard.dev/v1alpha1"},
-			bug:     bugIgnoredKind,
 		},
 		"unsupported lanyard.dev version": {
 			input:   strings.Replace(iaS3, "lanyard.dev/v1alpha1", "lanyard.dev/v1", 1),
@@ -269,7 +262,6 @@ func TestPolicyAddErrors(t *testing.T) {
 		"error inside a List names the item": {
 			input:   "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: ok}\n- apiVersion: lanyard.dev/v1alpha1\n  kind: Bogus\n  metadata: {name: b}\n",
 			wantErr: []string{"document 1 (List)", "items[1]: unsupported kind Bogus"},
-			bug:     bugIgnoredKind,
 		},
 		"invalid object inside a List names the item and field": {
 			input:   "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: ok}\n- " + strings.ReplaceAll(strings.TrimSuffix(strings.Replace(iaS3, "role/", "user/", 1), "\n"), "\n", "\n  ") + "\n",
@@ -284,9 +276,6 @@ func TestPolicyAddErrors(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			p := manifest.NewPolicy()
 			err := p.Add(split(t, "policy.yaml", tc.input), "default")
-			if err == nil && tc.bug != "" {
-				t.Skip(tc.bug)
-			}
 			require.Error(t, err)
 			for _, want := range tc.wantErr {
 				assert.Contains(t, err.Error(), want)
@@ -334,12 +323,7 @@ func TestPolicyAddDuplicateFields(t *testing.T) {
 			if err == nil {
 				err = manifest.NewPolicy().Add(docs, "default")
 			}
-			if err == nil {
-				t.Skip("BUG: internal/manifest/manifest.go (*Document).parse converts with yaml.YAMLToJSON, which keeps the last of " +
-					"duplicate keys silently, so Document.JSON never has duplicates and Policy.Add's kjson.DisallowDuplicateFields " +
-					"cannot fire: a policy file with spec.namespace twice loads with the last value instead of failing as " +
-					"documented (kubectl --validate=strict rejects it). yaml.YAMLToJSONStrict would report it.")
-			}
+			require.Error(t, err, "a key written twice must be an error")
 			assert.Contains(t, err.Error(), "namespace")
 			assert.Contains(t, err.Error(), "dup.yaml document 1")
 		})

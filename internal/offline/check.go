@@ -1,13 +1,16 @@
 package offline
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/lanyard-dev/lanyard/internal/manifest"
 	"github.com/lanyard-dev/lanyard/policy"
+	"github.com/lanyard-dev/lanyard/policy/cluster"
 )
 
 // Finding codes of lanyard check, beyond the policy.Code* of resolution.
@@ -89,7 +92,7 @@ func Check(p *manifest.Policy, workloads []*Workload) []Finding {
 			if c, name := manualCredentials(w.Pod); c != "" {
 				f := base
 				f.Severity, f.Code = policy.SeverityWarning, CodeManualCloudCredentials
-				f.Message = fmt.Sprintf("container %q sets %s by hand but ServiceAccount %s/%s has no IdentityAssociation",
+				f.Message = fmt.Sprintf("container %q sets %s by hand but ServiceAccount %s/%s gets no identity from lanyard",
 					c, name, w.Namespace, w.Applied.ServiceAccountName)
 				add(f)
 			}
@@ -137,4 +140,39 @@ func manualCredentials(pod *corev1.Pod) (container, variable string) {
 		}
 	}
 	return "", ""
+}
+
+// CodePullSecretNotFound: a RegistryAttachment adds a pull secret the pod's namespace lacks.
+const CodePullSecretNotFound = "PullSecretNotFound"
+
+// CheckPullSecrets verifies, with the caller's credentials, that the pull secrets the workloads
+// would receive exist in their namespaces (lanyard itself never reads Secrets).
+func CheckPullSecrets(ctx context.Context, c client.Reader, workloads []*Workload) ([]Finding, error) {
+	var out []Finding
+	known := map[string]bool{}
+	for _, w := range workloads {
+		if w.Applied == nil || w.Skipped != "" || w.Denied != nil {
+			continue
+		}
+		for _, g := range w.Applied.Registries {
+			if g.PullSecret == "" {
+				continue
+			}
+			key := w.Namespace + "/" + g.PullSecret
+			exists, seen := known[key]
+			if !seen {
+				var err error
+				if exists, err = cluster.SecretExists(ctx, c, w.Namespace, g.PullSecret); err != nil {
+					return nil, fmt.Errorf("checking Secret %s: %w", key, err)
+				}
+				known[key] = exists
+			}
+			if !exists {
+				out = append(out, Finding{Severity: policy.SeverityError, Code: CodePullSecretNotFound, Object: w.Ref(), Source: w.Doc.Ref(),
+					Message: fmt.Sprintf("RegistryAttachment %s adds imagePullSecret %s, which does not exist in namespace %s: pulls from %s would fail",
+						g.Attachment, g.PullSecret, w.Namespace, g.Registry)})
+			}
+		}
+	}
+	return out, nil
 }

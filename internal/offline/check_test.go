@@ -114,7 +114,7 @@ func TestCheckFindings(t *testing.T) {
 			want: []offline.Finding{{
 				Severity: policy.SeverityWarning, Code: offline.CodeManualCloudCredentials,
 				Object: "Deployment apps/web", Source: "in.yaml document 1 (Deployment web)",
-				Message: `container "main" sets AWS_ACCESS_KEY_ID by hand but ServiceAccount apps/noid has no IdentityAssociation`,
+				Message: `container "main" sets AWS_ACCESS_KEY_ID by hand but ServiceAccount apps/noid gets no identity from lanyard`,
 			}},
 		},
 		"manual credentials in an init container": {
@@ -129,7 +129,7 @@ func TestCheckFindings(t *testing.T) {
 			want: []offline.Finding{{
 				Severity: policy.SeverityWarning, Code: offline.CodeManualCloudCredentials,
 				Object: "Pod apps/p", Source: "in.yaml document 1 (Pod p)",
-				Message: `container "init" sets GOOGLE_APPLICATION_CREDENTIALS by hand but ServiceAccount apps/default has no IdentityAssociation`,
+				Message: `container "init" sets GOOGLE_APPLICATION_CREDENTIALS by hand but ServiceAccount apps/default gets no identity from lanyard`,
 			}},
 		},
 		"manual credentials with an association are not reported": {

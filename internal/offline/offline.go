@@ -184,7 +184,7 @@ func (e *Engine) processWorkload(ctx context.Context, d *manifest.Document, obj 
 		}
 		m, ok := tmpl.(map[string]any)
 		if !ok {
-			return nil, nil, fmt.Errorf("%s: %s is not an object", kind, path)
+			return nil, nil, fmt.Errorf("%s has no pod template at %s", kind, jsonPointerToField(templatePointer(pointer, kind), pointer))
 		}
 		tmpl = m[s]
 		path += "/" + s
@@ -198,8 +198,9 @@ func (e *Engine) processWorkload(ctx context.Context, d *manifest.Document, obj 
 	if err != nil {
 		return nil, nil, err
 	}
-	pod := &corev1.Pod{}
-	if err := json.Unmarshal(tmplJSON, pod); err != nil {
+	// Case-sensitive, as the API server decodes: a mis-cased field is not the field.
+	pod, err := mutate.DecodePod(tmplJSON)
+	if err != nil {
 		return nil, nil, fmt.Errorf("pod template at %s: %w", jsonPointerToField(path, pointer), err)
 	}
 
@@ -258,6 +259,16 @@ func (e *Engine) skipReason(w *Workload, pod *corev1.Pod) string {
 	}
 	w.AssumedNamespace = true
 	return ""
+}
+
+func templatePointer(base, kind string) string {
+	p := base
+	for _, s := range templatePaths[kind] {
+		if s != "" {
+			p += "/" + s
+		}
+	}
+	return p
 }
 
 // ApplyPatch applies JSON Patch operations to a JSON document.

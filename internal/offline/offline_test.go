@@ -544,14 +544,7 @@ spec:
 	require.Len(t, workloads, 1)
 	w := workloads[0]
 	require.NotNil(t, w.Applied)
-	if w.Applied.ServiceAccountName != policy.DefaultServiceAccountName {
-		t.Skip("BUG: internal/offline/offline.go processWorkload decodes the pod template with encoding/json " +
-			"(json.Unmarshal(tmplJSON, pod)), which matches field names case-insensitively, instead of mutate.DecodePod " +
-			"(case-sensitive, as the API server): a template key \"ServiceAccountName: app\" is read as " +
-			"spec.serviceAccountName=app, so lanyard inject/check give the pod app's identity while the webhook " +
-			"(which sees the API server's decoding, SA \"default\") gives none. Likewise a mis-cased \"Env\"/\"Volumes\" " +
-			"member makes the typed pod claim a list the JSON lacks, and the \"/-\" append ops fail to apply.")
-	}
+	assert.Equal(t, policy.DefaultServiceAccountName, w.Applied.ServiceAccountName, "a mis-cased key is not serviceAccountName")
 	assert.True(t, w.Applied.Identity.Empty())
 	assert.False(t, outputs[0].Changed)
 }
