@@ -1,10 +1,11 @@
 # lanyard — build, generate, test.
+SHELL := /bin/bash
 GO ?= go
 CONTROLLER_GEN = $(GO) tool controller-gen
 FUZZTIME ?= 5s
 BIN ?= bin/lanyard
 
-.PHONY: all build generate verify test unit fuzz lint bench clean
+.PHONY: all build generate verify test unit e2e envtest-assets fuzz lint bench clean
 
 all: build
 
@@ -25,11 +26,22 @@ verify:
 	$(GO) mod tidy -diff
 	hack/verify-generated.sh
 
-## test: every test — verification, unit and golden tests, and a short run of each fuzz test.
-test: verify unit fuzz
+## test: every test — verification, unit and golden tests, the e2e suite against a real
+## kube-apiserver + etcd (built once and cached outside the repository), short fuzzing.
+test: verify unit e2e fuzz
 
+## unit: unit, golden and CLI tests (no API server needed).
 unit:
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /e2e)
+
+## envtest-assets: build (first time, ~15 min) or reuse etcd and kube-apiserver for envtest.
+envtest-assets:
+	@hack/envtest-assets.sh >/dev/null
+
+## e2e: the end-to-end suite against a real API server.
+e2e: envtest-assets
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) test -count=1 -v -timeout 15m ./e2e/ 2>&1 | \
+	  grep -E '^(=== RUN|--- |PASS|FAIL|ok|e2e:|panic)|_test.go:' ; exit $${PIPESTATUS[0]}
 
 fuzz:
 	hack/fuzz.sh $(FUZZTIME)

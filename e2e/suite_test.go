@@ -19,9 +19,11 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/lanyard-dev/lanyard/mutate"
@@ -44,6 +46,7 @@ func TestMain(m *testing.M) {
 		fmt.Println("e2e: KUBEBUILDER_ASSETS is not set; skipping (make e2e builds and caches the API server)")
 		os.Exit(0)
 	}
+	ctrllog.SetLogger(logger())
 	start := time.Now()
 	code, err := run(m)
 	if err != nil {
@@ -62,7 +65,14 @@ func run(m *testing.M) (int, error) {
 			Paths: []string{filepath.Join("..", "deploy", "base", "webhooks.yaml")},
 		},
 	}
-	var err error
+	certDir, err := os.MkdirTemp("", "lanyard-e2e-apiserver-")
+	if err != nil {
+		return 1, err
+	}
+	defer os.RemoveAll(certDir)
+	apiServer := testEnv.ControlPlane.GetAPIServer()
+	apiServer.CertDir = certDir // fixed, so a restarted API server keeps its CA and serving certificate
+	apiServer.StopTimeout = 60 * time.Second
 	if restConfig, err = testEnv.Start(); err != nil {
 		return 1, fmt.Errorf("starting envtest: %w", err)
 	}
@@ -70,6 +80,9 @@ func run(m *testing.M) (int, error) {
 
 	scheme, err := cluster.Scheme()
 	if err != nil {
+		return 1, err
+	}
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return 1, err
 	}
 	if k8s, err = client.New(restConfig, client.Options{Scheme: scheme}); err != nil {
@@ -95,6 +108,9 @@ type lanyardProcess struct {
 func (l *lanyardProcess) Start() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.cancel != nil {
+		return nil // already running
+	}
 	wio := &testEnv.WebhookInstallOptions
 	healthAddr, err := freeAddr()
 	if err != nil {
@@ -116,7 +132,12 @@ func (l *lanyardProcess) Start() error {
 	l.cancel = cancel
 	l.done = make(chan error, 1)
 	go func() { l.done <- webhook.Run(ctx, restConfig, cfg) }()
-	return l.waitReady(60 * time.Second)
+	if err := l.waitReady(60 * time.Second); err != nil {
+		cancel()
+		l.cancel = nil
+		return err
+	}
+	return nil
 }
 
 func (l *lanyardProcess) waitReady(timeout time.Duration) error {

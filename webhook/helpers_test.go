@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,8 +35,6 @@ const (
 	gcpProvider        = "projects/123456789/locations/global/workloadIdentityPools/prod-pool/providers/k8s-oidc"
 	gcpEmail           = "ingest@analytics.iam.gserviceaccount.com"
 )
-
-func ptr[T any](v T) *T { return &v }
 
 func association(name, ns, sa string, spec v1alpha1.IdentityAssociationSpec) *v1alpha1.IdentityAssociation {
 	spec.Namespace, spec.ServiceAccountName = ns, sa
@@ -166,17 +163,7 @@ func fixtureObject(t testing.TB, review []byte) json.RawMessage {
 // withObject returns the review with request.object replaced, every other member kept.
 func withObject(t testing.TB, review []byte, object json.RawMessage) []byte {
 	t.Helper()
-	var doc map[string]json.RawMessage
-	require.NoError(t, json.Unmarshal(review, &doc))
-	var req map[string]json.RawMessage
-	require.NoError(t, json.Unmarshal(doc["request"], &req))
-	req["object"] = object
-	var err error
-	doc["request"], err = json.Marshal(req)
-	require.NoError(t, err)
-	out, err := json.Marshal(doc)
-	require.NoError(t, err)
-	return out
+	return withRequestFields(t, review, map[string]any{"object": object})
 }
 
 // decodeResponse decodes an HTTP 200 answer into its AdmissionResponse.
@@ -263,12 +250,4 @@ func histogramCount(t testing.TB, reg *prometheus.Registry, result string) uint6
 		}
 	}
 	return 0
-}
-
-// compactJSON normalises JSON for comparisons.
-func compactJSON(t testing.TB, b []byte) string {
-	t.Helper()
-	var buf bytes.Buffer
-	require.NoError(t, json.Compact(&buf, b))
-	return buf.String()
 }

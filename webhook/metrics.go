@@ -1,6 +1,8 @@
 package webhook
 
 import (
+	"errors"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -51,7 +53,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "lanyard_admission_errors_total",
 		Help: "Admission requests answered with an error, by reason.",
 	}, []string{"reason"})
-	reg.MustRegister(duration, injections, misses, errs)
+	duration = register(reg, duration)
+	injections = register(reg, injections)
+	misses = register(reg, misses)
+	errs = register(reg, errs)
 
 	m := &Metrics{
 		duration:   map[string]prometheus.Observer{},
@@ -70,6 +75,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.errors[r] = errs.WithLabelValues(r)
 	}
 	return m
+}
+
+// register registers c, or returns the collector already registered under its name (a server
+// restarted within one process keeps counting where it was).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		panic(err)
+	}
+	return c
 }
 
 // LookupMiss counts a cache miss; it is the cluster reader's OnMiss hook.

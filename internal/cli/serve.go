@@ -44,6 +44,7 @@ type serveFlags struct {
 	liveQPS            float64
 	liveBurst          int
 	liveTimeout        time.Duration
+	recentWindow       time.Duration
 	logLevel           string
 	logFormat          string
 }
@@ -94,6 +95,7 @@ The serving certificate (tls.crt, tls.key in --cert-dir) is reloaded when the fi
 	fs.Float64Var(&f.liveQPS, "live-lookup-qps", 20, "rate of live API reads on cache misses")
 	fs.IntVar(&f.liveBurst, "live-lookup-burst", 50, "burst of live API reads on cache misses")
 	fs.DurationVar(&f.liveTimeout, "live-lookup-timeout", 2*time.Second, "longest wait for a live read on a cache miss")
+	fs.DurationVar(&f.recentWindow, "recent-serviceaccount-window", time.Minute, "ServiceAccounts younger than this with no cached association are checked live")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info or error")
 	fs.StringVar(&f.logFormat, "log-format", "json", "json or console")
 	return cmd
@@ -167,7 +169,7 @@ func (f *serveFlags) config() (webhook.Config, *rest.Config, error) {
 		Policy:          policy.Options{CompatAnnotations: f.compatAnnotations, DefaultAzureTenantID: f.azureTenantID},
 		Mutate:          mutate.Options{AWSPodIdentityIPv6: f.awsPodIdentityIPv6},
 		MaxRequestBytes: f.maxRequestBytes,
-		Live:            cluster.Options{LiveQPS: f.liveQPS, LiveBurst: f.liveBurst, LiveTimeout: f.liveTimeout},
+		Live:            cluster.Options{LiveQPS: f.liveQPS, LiveBurst: f.liveBurst, LiveTimeout: f.liveTimeout, RecentWindow: f.recentWindow},
 		ShutdownDelay:   f.shutdownDelay,
 		Log:             log,
 	}

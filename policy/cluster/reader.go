@@ -45,13 +45,19 @@ type Options struct {
 	// must stay well below the webhook timeout so failurePolicy, not the API server's timeout,
 	// decides.
 	LiveTimeout time.Duration
+	// RecentWindow: a cached ServiceAccount younger than this with no cached association is
+	// checked live too. The ServiceAccount and IdentityAssociation informers deliver events
+	// independently, so right after both are created the first can be cached before the second.
+	RecentWindow time.Duration
 	// OnMiss, when set, is called for every cache miss with the resource name.
 	OnMiss func(resource string)
+	// Now is the clock (tests); nil means time.Now.
+	Now func() time.Time
 }
 
 // DefaultOptions are sensible for a webhook with timeoutSeconds: 5.
 func DefaultOptions() Options {
-	return Options{LiveQPS: 20, LiveBurst: 50, LiveTimeout: 2 * time.Second}
+	return Options{LiveQPS: 20, LiveBurst: 50, LiveTimeout: 2 * time.Second, RecentWindow: time.Minute}
 }
 
 // Reader is a policy.Reader over informer caches with a live fallback.
@@ -224,14 +230,30 @@ func (r *Reader) RebuildAttachments() {
 // IdentityAssociations implements policy.Reader. When the ServiceAccount itself is not cached yet,
 // the cache cannot be trusted for its associations either: both are read live.
 func (r *Reader) IdentityAssociations(ctx context.Context, namespace, serviceAccount string) ([]*v1alpha1.IdentityAssociation, error) {
-	if _, ok := r.cachedMeta(r.accounts, namespace+"/"+serviceAccount); ok {
-		return r.cachedAssociations(namespace, serviceAccount)
+	if sa, ok := r.cachedMeta(r.accounts, namespace+"/"+serviceAccount); ok {
+		cached, err := r.cachedAssociations(namespace, serviceAccount)
+		if err != nil || len(cached) > 0 || !r.recent(sa) {
+			return cached, err
+		}
+		// A new ServiceAccount without an association yet: its association may be in flight.
+		// Best effort within a short budget: under a burst of new ServiceAccounts (most have no
+		// association) the cache's answer stands rather than failing pods.
+		res, err := r.liveServiceAccount(ctx, namespace, serviceAccount, recentBudget(r.opts.LiveTimeout))
+		if err != nil {
+			return cached, nil
+		}
+		return res.associations, nil
 	}
-	res, err := r.liveServiceAccount(ctx, namespace, serviceAccount)
+	res, err := r.liveServiceAccount(ctx, namespace, serviceAccount, r.opts.LiveTimeout)
 	if err != nil {
 		return nil, err
 	}
 	return res.associations, nil
+}
+
+// recentBudget bounds the best-effort live check of a recent ServiceAccount.
+func recentBudget(liveTimeout time.Duration) time.Duration {
+	return min(liveTimeout, 500*time.Millisecond)
 }
 
 // ServiceAccount implements policy.Reader.
@@ -239,7 +261,7 @@ func (r *Reader) ServiceAccount(ctx context.Context, namespace, name string) (*m
 	if m, ok := r.cachedMeta(r.accounts, namespace+"/"+name); ok {
 		return m, nil
 	}
-	res, err := r.liveServiceAccount(ctx, namespace, name)
+	res, err := r.liveServiceAccount(ctx, namespace, name, r.opts.LiveTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +273,7 @@ func (r *Reader) Namespace(ctx context.Context, name string) (*metav1.ObjectMeta
 	if m, ok := r.cachedMeta(r.namespaces, name); ok {
 		return m, nil
 	}
-	v, err := r.liveRead(ctx, "namespaces", "ns/"+name, func(ctx context.Context) (any, error) {
+	v, err := r.liveRead(ctx, "namespaces", "ns/"+name, r.opts.LiveTimeout, func(ctx context.Context) (any, error) {
 		m := namespaceMeta()
 		if err := r.live.Get(ctx, client.ObjectKey{Name: name}, m); err != nil {
 			if apierrors.IsNotFound(err) {
@@ -273,6 +295,17 @@ func (r *Reader) Namespace(ctx context.Context, name string) (*metav1.ObjectMeta
 // RegistryAttachments implements policy.Reader.
 func (r *Reader) RegistryAttachments(context.Context) ([]*v1alpha1.RegistryAttachment, error) {
 	return *r.attachmentList.Load(), nil
+}
+
+func (r *Reader) recent(m *metav1.ObjectMeta) bool {
+	if r.opts.RecentWindow <= 0 || m.CreationTimestamp.IsZero() {
+		return false
+	}
+	now := time.Now
+	if r.opts.Now != nil {
+		now = r.opts.Now
+	}
+	return now().Sub(m.CreationTimestamp.Time) < r.opts.RecentWindow
 }
 
 func (r *Reader) cachedMeta(idx toolscache.Indexer, key string) (*metav1.ObjectMeta, bool) {
@@ -310,8 +343,8 @@ type liveAccount struct {
 }
 
 // liveServiceAccount reads a ServiceAccount's metadata and its associations from the API server.
-func (r *Reader) liveServiceAccount(ctx context.Context, namespace, name string) (*liveAccount, error) {
-	v, err := r.liveRead(ctx, "serviceaccounts", "sa/"+namespace+"/"+name, func(ctx context.Context) (any, error) {
+func (r *Reader) liveServiceAccount(ctx context.Context, namespace, name string, budget time.Duration) (*liveAccount, error) {
+	v, err := r.liveRead(ctx, "serviceaccounts", "sa/"+namespace+"/"+name, budget, func(ctx context.Context) (any, error) {
 		res := &liveAccount{}
 		m := serviceAccountMeta()
 		switch err := r.live.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, m); {
@@ -340,13 +373,13 @@ func (r *Reader) liveServiceAccount(ctx context.Context, namespace, name string)
 }
 
 // liveRead runs fn once for concurrent callers of the same key, within the rate limit and the
-// live timeout. The shared call is not bound to any one caller's context.
-func (r *Reader) liveRead(ctx context.Context, resource, key string, fn func(context.Context) (any, error)) (any, error) {
+// budget. The shared call is not bound to any one caller's context.
+func (r *Reader) liveRead(ctx context.Context, resource, key string, budget time.Duration, fn func(context.Context) (any, error)) (any, error) {
 	if r.opts.OnMiss != nil {
 		r.opts.OnMiss(resource)
 	}
 	ch := r.group.DoChan(key, func() (any, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), r.opts.LiveTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), budget)
 		defer cancel()
 		if err := r.limiter.Wait(ctx); err != nil {
 			return nil, fmt.Errorf("rate limit of live reads: %w", err)

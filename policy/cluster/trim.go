@@ -32,6 +32,7 @@ func trimServiceAccount(obj any) (any, error) {
 	}
 	out := &metav1.PartialObjectMetadata{TypeMeta: m.TypeMeta}
 	out.Name, out.Namespace, out.UID, out.ResourceVersion = m.Name, m.Namespace, m.UID, m.ResourceVersion
+	out.CreationTimestamp = m.CreationTimestamp // recent ServiceAccounts get a live association check
 	out.Annotations = ann
 	return out, nil
 }

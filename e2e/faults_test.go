@@ -1,0 +1,121 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/lanyard-dev/lanyard/policy"
+	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
+)
+
+// Scenario 9a: with lanyard stopped, pod creation in an opted-in namespace fails as the shipped
+// failurePolicy (Fail) says, and the error says why; namespaces not opted in are unaffected.
+func TestLanyardDownFailsClosed(t *testing.T) {
+	ns := namespace(t, true)
+	plain := namespace(t, false)
+	serviceAccount(t, ns, "app", nil)
+	association(t, ns, "app", v1alpha1.IdentityAssociationSpec{AWS: &v1alpha1.AWSIdentity{RoleARN: roleARN}})
+
+	lanyard.Stop()
+	t.Cleanup(func() { require.NoError(t, lanyard.Start()) })
+
+	err := k8s.Create(ctx(t), newPod(ns, "while-down", "app"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `failed calling webhook "pods.lanyard.dev"`)
+	mustCreate(t, newPod(plain, "not-opted-in", "default"))
+
+	require.NoError(t, lanyard.Start())
+	mustCreate(t, newPod(ns, "after-restart", "app"))
+	assert.Equal(t, "aws", stored(t, ns, "after-restart").Annotations[policy.AnnotationInjected])
+}
+
+// Scenario 9b: lanyard keeps admitting from its cache while the API server restarts: reviews sent
+// straight to it during the outage are answered with the right patch, and once the API server is
+// back pods are injected with no lanyard restart.
+func TestAPIServerRestart(t *testing.T) {
+	ns := namespace(t, true)
+	serviceAccount(t, ns, "app", nil)
+	association(t, ns, "app", v1alpha1.IdentityAssociationSpec{Azure: &v1alpha1.AzureIdentity{ClientID: clientID, TenantID: tenantID}})
+	mustCreate(t, newPod(ns, "before", "app"))
+	require.Equal(t, "azure", stored(t, ns, "before").Annotations[policy.AnnotationInjected])
+	review := podReview(t, ns, newPod(ns, "during", "app"))
+
+	// envtest sends SIGTERM and, when the API server has not exited within its stop timeout
+	// (it drains watches), SIGKILL: either way it is down afterwards.
+	if err := testEnv.ControlPlane.APIServer.Stop(); err != nil && !strings.Contains(err.Error(), "timeout waiting for process kube-apiserver to stop") {
+		t.Fatalf("stopping the API server: %v", err)
+	}
+	stopped := true
+	t.Cleanup(func() {
+		if stopped {
+			_ = testEnv.ControlPlane.APIServer.Start()
+		}
+	})
+	for range 5 {
+		resp := sendReview(t, review)
+		require.NotNil(t, resp.Response)
+		assert.True(t, resp.Response.Allowed)
+		assert.NotEmpty(t, resp.Response.Patch, "answered from the cache while the API server is down")
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	require.NoError(t, testEnv.ControlPlane.APIServer.Start())
+	stopped = false
+	require.Eventually(t, func() bool {
+		return k8s.Create(ctx(t), newPod(ns, "after", "app")) == nil
+	}, 30*time.Second, 200*time.Millisecond)
+	assert.Equal(t, "azure", stored(t, ns, "after").Annotations[policy.AnnotationInjected])
+}
+
+func podReview(t *testing.T, ns string, pod *corev1.Pod) []byte {
+	t.Helper()
+	pod.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}
+	raw, err := json.Marshal(pod)
+	require.NoError(t, err)
+	body, err := json.Marshal(admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request: &admissionv1.AdmissionRequest{
+			UID:       types.UID(fmt.Sprintf("e2e-%d", time.Now().UnixNano())),
+			Kind:      metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
+			Resource:  metav1.GroupVersionResource{Version: "v1", Resource: "pods"},
+			Namespace: ns, Operation: admissionv1.Create,
+			Object: runtime.RawExtension{Raw: raw},
+		},
+	})
+	require.NoError(t, err)
+	return body
+}
+
+// sendReview posts a review to lanyard over TLS, trusting envtest's webhook CA.
+func sendReview(t *testing.T, body []byte) *admissionv1.AdmissionReview {
+	t.Helper()
+	wio := &testEnv.WebhookInstallOptions
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(wio.LocalServingCAData))
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	url := "https://" + net.JoinHostPort(wio.LocalServingHost, strconv.Itoa(wio.LocalServingPort)) + "/mutate-v1-pod"
+	resp, err := c.Post(url, "application/json", bytes.NewReader(body))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	out := &admissionv1.AdmissionReview{}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(out))
+	return out
+}

@@ -1,0 +1,106 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/lanyard-dev/lanyard/internal/cli"
+	"github.com/lanyard-dev/lanyard/policy"
+	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
+)
+
+// kubeconfig writes a kubeconfig for the envtest API server (cluster-admin) and returns its path.
+func kubeconfig(t *testing.T) string {
+	t.Helper()
+	user, err := testEnv.AddUser(envtest.User{Name: "e2e-cli", Groups: []string{"system:masters"}}, nil)
+	require.NoError(t, err)
+	data, err := user.KubeConfig()
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, os.WriteFile(path, data, 0o600))
+	return path
+}
+
+// Scenario 8: lanyard inject --from-cluster on a pod manifest gives the same pod the API server
+// stores for that manifest. The CLI's output is sent through the API server's defaulting too
+// (server-side dry-run in a namespace lanyard leaves alone) so both sides compare like for like.
+func TestTwoDoorsAgree(t *testing.T) {
+	ns := namespace(t, true)
+	plain := namespace(t, false)
+	serviceAccount(t, ns, "app", map[string]string{policy.EKSRoleARN: "arn:aws:iam::111122223333:role/ignored"})
+	association(t, ns, "app", v1alpha1.IdentityAssociationSpec{
+		AWS:   &v1alpha1.AWSIdentity{RoleARN: roleARN, Mode: v1alpha1.AWSModeIRSA, Region: "eu-west-1"},
+		Azure: &v1alpha1.AzureIdentity{ClientID: clientID, TenantID: tenantID},
+		GCP:   &v1alpha1.GCPIdentity{WorkloadIdentityProvider: provider, ServiceAccountEmail: "e2e@proj.iam.gserviceaccount.com"},
+	})
+	attachment(t, ns+"-acr", v1alpha1.RegistryAttachmentSpec{Registry: "myacr.azurecr.io",
+		Pull: v1alpha1.PullMethod{ImagePullSecret: &v1alpha1.SecretReference{Name: "acr-pull"}}})
+
+	manifest := `apiVersion: v1
+kind: Pod
+metadata:
+  name: doors
+  namespace: ` + ns + `
+  annotations:
+    lanyard.dev/skip-containers: mesh
+spec:
+  serviceAccountName: app
+  initContainers:
+  - name: init
+    image: myacr.azurecr.io/init:1
+  - name: log
+    image: registry.example.com/log:1
+    restartPolicy: Always
+  containers:
+  - name: app
+    image: myacr.azurecr.io/app:1
+    env:
+    - name: AWS_REGION
+      value: us-east-1
+  - name: mesh
+    image: registry.example.com/mesh:1
+`
+	file := filepath.Join(t.TempDir(), "pod.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(manifest), 0o644))
+
+	// Door 1: the CLI against the live cluster.
+	var stdout, stderr bytes.Buffer
+	code := cli.Run([]string{"inject", "--from-cluster", "--kubeconfig", kubeconfig(t), "-f", file, "-o", "json",
+		"--azure-tenant-id", "72f988bf-86f1-41af-91ab-2d7cd011db47"}, strings.NewReader(""), &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	offline := &corev1.Pod{}
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), offline))
+	require.Equal(t, "aws,azure,gcp,registry/"+ns+"-acr", offline.Annotations[policy.AnnotationInjected])
+
+	// Door 2: the API server calling the webhook.
+	fromManifest := &corev1.Pod{}
+	require.NoError(t, json.Unmarshal(mustJSON(t, manifest), fromManifest))
+	mustCreate(t, fromManifest)
+	admitted := stored(t, ns, "doors")
+
+	// The CLI's pod, defaulted by the API server without lanyard (namespace not opted in).
+	offline.Namespace = plain
+	require.NoError(t, k8s.Create(ctx(t), offline, client.DryRunAll))
+
+	assert.Equal(t, admitted.Annotations, offline.Annotations)
+	assert.Equal(t, admitted.Spec, offline.Spec)
+}
+
+func mustJSON(t *testing.T, y string) []byte {
+	t.Helper()
+	var v any
+	require.NoError(t, yamlUnmarshal([]byte(y), &v))
+	js, err := json.Marshal(v)
+	require.NoError(t, err)
+	return js
+}

@@ -1,0 +1,157 @@
+package cluster
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/lanyard-dev/lanyard/policy"
+	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
+)
+
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+var created = metav1.NewTime(time.Date(2026, time.July, 14, 9, 21, 7, 0, time.UTC))
+
+func managedFields() []metav1.ManagedFieldsEntry {
+	return []metav1.ManagedFieldsEntry{{
+		Manager: "kubectl-client-side-apply", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: "v1",
+		FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:annotations":{}}}`)},
+	}}
+}
+
+// fullMeta is everything an API server returns in a ServiceAccount's or Namespace's metadata.
+func fullMeta(gvk string, namespace, name string, annotations, labels map[string]string) *metav1.PartialObjectMetadata {
+	m := serviceAccountMeta()
+	if gvk == "Namespace" {
+		m = namespaceMeta()
+	}
+	m.ObjectMeta = metav1.ObjectMeta{
+		Namespace: namespace, Name: name, UID: "0d9c8b7a-6f5e-4d3c-2b1a-0f9e8d7c6b5a", ResourceVersion: "4711", Generation: 3,
+		CreationTimestamp: created, Labels: labels, Annotations: annotations, ManagedFields: managedFields(),
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: "owner", UID: "1"}},
+		Finalizers:      []string{"example.com/keep"},
+	}
+	return m
+}
+
+func TestTrimServiceAccount(t *testing.T) {
+	all := map[string]string{
+		policy.EKSRoleARN:              roleARN,
+		policy.EKSAudience:             "sts.amazonaws.com",
+		policy.EKSSTSRegionalEndpoints: "true",
+		policy.EKSTokenExpiration:      "3600",
+		policy.AzureClientID:           "11111111-2222-3333-4444-555555555555",
+		policy.AzureTenantID:           "66666666-7777-8888-9999-000000000000",
+		policy.AzureTokenExpiration:    "7200",
+	}
+	tests := map[string]struct {
+		annotations map[string]string
+		want        map[string]string
+	}{
+		"keeps only the compat annotations": {
+			annotations: map[string]string{
+				policy.EKSRoleARN: roleARN, lastApplied: `{"apiVersion":"v1","kind":"ServiceAccount","secrets":[{"name":"web-token"}]}`,
+				"kubernetes.io/enforce-mountable-secrets": "true", "team": "payments",
+			},
+			want: map[string]string{policy.EKSRoleARN: roleARN},
+		},
+		"keeps every compat annotation": {annotations: all, want: all},
+		"no compat annotation leaves no map": {
+			annotations: map[string]string{lastApplied: "{}"},
+			want:        nil,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			in := fullMeta("ServiceAccount", ns, "web", tc.annotations, map[string]string{"app": "web"})
+			out, err := trimServiceAccount(in)
+			require.NoError(t, err)
+			m, ok := out.(*metav1.PartialObjectMetadata)
+			require.True(t, ok)
+			assert.Equal(t, tc.want, m.Annotations)
+			assert.Equal(t, in.TypeMeta, m.TypeMeta)
+			assert.Equal(t, metav1.ObjectMeta{
+				Namespace: ns, Name: "web", UID: in.UID, ResourceVersion: "4711", CreationTimestamp: created, Annotations: tc.want,
+			}, m.ObjectMeta, "identity, age and compat annotations only: no labels, managed fields, owners, finalizers")
+		})
+	}
+}
+
+func TestTrimNamespace(t *testing.T) {
+	labels := map[string]string{policy.InjectLabel: policy.InjectEnabled, "kubernetes.io/metadata.name": ns}
+	in := fullMeta("Namespace", "", ns, map[string]string{lastApplied: "{}"}, labels)
+	out, err := trimNamespace(in)
+	require.NoError(t, err)
+	m, ok := out.(*metav1.PartialObjectMetadata)
+	require.True(t, ok)
+	assert.Equal(t, in.TypeMeta, m.TypeMeta)
+	assert.Equal(t, metav1.ObjectMeta{Name: ns, UID: in.UID, ResourceVersion: "4711", Labels: labels}, m.ObjectMeta,
+		"labels (for namespaceSelectors) and identity only")
+}
+
+func TestTrimPolicyObject(t *testing.T) {
+	meta := func() metav1.ObjectMeta {
+		return metav1.ObjectMeta{Name: "web", UID: "u", ResourceVersion: "9", Generation: 2, Labels: map[string]string{"team": "payments"},
+			Annotations: map[string]string{lastApplied: `{"spec":{}}`}, ManagedFields: managedFields()}
+	}
+	ia := &v1alpha1.IdentityAssociation{ObjectMeta: meta(), Spec: association("web", "web").Spec,
+		Status: v1alpha1.IdentityAssociationStatus{ObservedGeneration: 2, Providers: "aws(IRSA)"}}
+	ra := &v1alpha1.RegistryAttachment{ObjectMeta: meta(), Spec: v1alpha1.RegistryAttachmentSpec{
+		Registry: "myacr.azurecr.io", Pull: v1alpha1.PullMethod{ImagePullSecret: &v1alpha1.SecretReference{Name: "acr-pull"}},
+	}}
+	tests := map[string]struct {
+		in   any
+		want any
+	}{
+		"IdentityAssociation loses managed fields and annotations, keeps spec, status, labels": {
+			in: ia.DeepCopy(),
+			want: func() any {
+				w := ia.DeepCopy()
+				w.ManagedFields, w.Annotations = nil, nil
+				return w
+			}(),
+		},
+		"RegistryAttachment loses managed fields and annotations, keeps spec": {
+			in: ra.DeepCopy(),
+			want: func() any {
+				w := ra.DeepCopy()
+				w.ManagedFields, w.Annotations = nil, nil
+				return w
+			}(),
+		},
+		"other objects pass through": {
+			in:   &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cm", ManagedFields: managedFields()}},
+			want: &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cm", ManagedFields: managedFields()}},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			out, err := trimPolicyObject(tc.in)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, out)
+		})
+	}
+}
+
+// TestTrimsPassThroughOtherTypes: a transform may see tombstones or other types; it must not fail.
+func TestTrimsPassThroughOtherTypes(t *testing.T) {
+	tests := map[string]struct {
+		trim func(any) (any, error)
+	}{
+		"trimServiceAccount": {trim: trimServiceAccount},
+		"trimNamespace":      {trim: trimNamespace},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			in := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "typed"}}
+			out, err := tc.trim(in)
+			require.NoError(t, err)
+			assert.Same(t, in, out)
+		})
+	}
+}

@@ -1,0 +1,161 @@
+package webhook
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	kjson "sigs.k8s.io/json"
+
+	"github.com/lanyard-dev/lanyard/policy"
+	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
+)
+
+// benchReview is the AdmissionReview body the API server sends for a pod with the given number of
+// containers, env vars per container and volumes (each container mounts up to 5 of them).
+func benchReview(b *testing.B, containers, env, volumes int) []byte {
+	b.Helper()
+	pod := &corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}}
+	pod.GenerateName = "app-6b7f9d8c5d-"
+	pod.Namespace = "default"
+	pod.Labels = map[string]string{"app": "app", "pod-template-hash": "6b7f9d8c5d"}
+	pod.Spec.ServiceAccountName = "app"
+	for v := range volumes {
+		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{
+			Name:         fmt.Sprintf("config-%d", v),
+			VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: fmt.Sprintf("cm-%d", v)}}},
+		})
+	}
+	for c := range containers {
+		ctr := corev1.Container{Name: fmt.Sprintf("c%d", c), Image: "myacr.azurecr.io/app:1",
+			TerminationMessagePath: "/dev/termination-log", TerminationMessagePolicy: corev1.TerminationMessageReadFile,
+			ImagePullPolicy: corev1.PullIfNotPresent}
+		for e := range env {
+			ctr.Env = append(ctr.Env, corev1.EnvVar{Name: fmt.Sprintf("VAR_%d", e), Value: "value"})
+		}
+		for v := 0; v < volumes && v < 5; v++ {
+			ctr.VolumeMounts = append(ctr.VolumeMounts, corev1.VolumeMount{Name: fmt.Sprintf("config-%d", v), MountPath: fmt.Sprintf("/etc/config-%d", v)})
+		}
+		pod.Spec.Containers = append(pod.Spec.Containers, ctr)
+	}
+	raw, err := json.Marshal(pod)
+	if err != nil {
+		b.Fatal(err)
+	}
+	gvk := metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}
+	gvr := metav1.GroupVersionResource{Version: "v1", Resource: "pods"}
+	dryRun := false
+	body, err := json.Marshal(admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request: &admissionv1.AdmissionRequest{
+			UID: "0f6c2a8e-1b3d-4e5f-8a9b-0c1d2e3f4a99", Kind: gvk, Resource: gvr, RequestKind: &gvk, RequestResource: &gvr,
+			Namespace: "default", Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw}, DryRun: &dryRun,
+			Options: runtime.RawExtension{Raw: []byte(`{"kind":"CreateOptions","apiVersion":"meta.k8s.io/v1"}`)},
+		},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return body
+}
+
+func benchBodies(b *testing.B) []struct {
+	name string
+	body []byte
+} {
+	return []struct {
+		name string
+		body []byte
+	}{
+		{"typical", benchReview(b, 1, 10, 2)},  // 1 container, 10 env
+		{"large", benchReview(b, 20, 200, 30)}, // 20 containers x 200 env, 30 volumes
+	}
+}
+
+// benchMutator resolves an IRSA association for default/app and an ACR attachment matching the
+// pods' image.
+func benchMutator() *PodMutator {
+	s := policy.NewStatic()
+	s.AddNamespace(&metav1.ObjectMeta{Name: "default", Labels: map[string]string{policy.InjectLabel: policy.InjectEnabled}})
+	s.AddServiceAccount(&metav1.ObjectMeta{Namespace: "default", Name: "app"})
+	s.AddIdentityAssociation(association("app", "default", "app", v1alpha1.IdentityAssociationSpec{
+		AWS: &v1alpha1.AWSIdentity{RoleARN: irsaRoleARN, Mode: v1alpha1.AWSModeIRSA, Region: "us-west-2"},
+	}))
+	s.AddRegistryAttachment(&v1alpha1.RegistryAttachment{
+		ObjectMeta: metav1.ObjectMeta{Name: "myacr"},
+		Spec: v1alpha1.RegistryAttachmentSpec{Registry: "myacr.azurecr.io",
+			Pull: v1alpha1.PullMethod{ImagePullSecret: &v1alpha1.SecretReference{Name: "acr-pull"}}},
+	})
+	return &PodMutator{
+		Resolver: policy.NewResolver(s, policy.Options{CompatAnnotations: true}),
+		Metrics:  NewMetrics(prometheus.NewRegistry()),
+	}
+}
+
+// BenchmarkHandle is one admission without the network: decode, resolve, mutate, encode.
+func BenchmarkHandle(b *testing.B) {
+	m := benchMutator()
+	for _, bc := range benchBodies(b) {
+		b.Run(bc.name, func(b *testing.B) {
+			out, result, herr := m.Review(b.Context(), bc.body)
+			if herr != nil || result != resultInjected {
+				b.Fatalf("result %s, error %v: %s", result, herr, out)
+			}
+			b.ReportAllocs()
+			b.SetBytes(int64(len(bc.body)))
+			for b.Loop() {
+				if _, _, herr := m.Review(b.Context(), bc.body); herr != nil {
+					b.Fatal(herr)
+				}
+			}
+		})
+	}
+}
+
+// baselineReview is the least an admission webhook can do: decode the review keeping the pod raw
+// and answer a fixed patch (SPEC §9's baseline server, without the network).
+type baselineReview struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Request    *struct {
+		UID    types.UID       `json:"uid"`
+		Object json.RawMessage `json:"object"`
+	} `json:"request"`
+}
+
+var baselinePatch = []byte(`[{"op":"add","path":"/metadata/annotations","value":{"lanyard.dev/injected":"aws"}}]`)
+
+func baseline(body []byte) ([]byte, error) {
+	var review baselineReview
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(body, &review); err != nil {
+		return nil, err
+	}
+	if review.Request == nil {
+		return nil, fmt.Errorf("no request")
+	}
+	return json.Marshal(admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Response: &admissionv1.AdmissionResponse{UID: review.Request.UID, Allowed: true, Patch: baselinePatch, PatchType: &jsonPatchType},
+	})
+}
+
+// BenchmarkBaseline is the comparison point for BenchmarkHandle (same bodies).
+func BenchmarkBaseline(b *testing.B) {
+	for _, bc := range benchBodies(b) {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(bc.body)))
+			for b.Loop() {
+				if _, err := baseline(bc.body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
