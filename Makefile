@@ -5,7 +5,7 @@ CONTROLLER_GEN = $(GO) tool controller-gen
 FUZZTIME ?= 5s
 BIN ?= bin/lanyard
 
-.PHONY: all build generate verify test unit e2e envtest-assets fuzz lint bench clean
+.PHONY: all build generate verify test unit e2e envtest-assets dev-cluster fuzz lint bench clean
 
 all: build
 
@@ -45,6 +45,12 @@ e2e: envtest-assets
 
 fuzz:
 	hack/fuzz.sh $(FUZZTIME)
+
+## dev-cluster: a real kube-apiserver + etcd with lanyard's CRDs, webhook configurations and the
+## example policy, for trying lanyard serve locally (see README).
+dev-cluster: envtest-assets
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) run ./hack/devcluster \
+	  -apply examples/manifests/namespaces.yaml -apply examples/manifests/serviceaccounts.yaml -apply examples/policy
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./mutate/ ./policy/...
