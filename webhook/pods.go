@@ -42,15 +42,34 @@ type PodMutator struct {
 	Metrics         *Metrics
 }
 
-// reviewRequest is an AdmissionReview as lanyard reads it: the pod stays raw JSON, so fields newer
-// than the compiled API survive and the patch is computed against exactly what was sent.
+// reviewRequest is an AdmissionReview as lanyard reads it: in one pass, with the pod decoded only
+// as far as the mutation reads it (mutate.PodView). The pod is never re-encoded: the patch
+// addresses the members the API server sent, so fields newer than the compiled API survive.
 type reviewRequest struct {
 	APIVersion string         `json:"apiVersion"`
 	Kind       string         `json:"kind"`
 	Request    *requestFields `json:"request"`
 }
 
+// rawReviewRequest is the slow path when the object does not decode as a pod view: it tells a
+// malformed review from a malformed object.
+type rawReviewRequest struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Request    *struct {
+		requestHeader
+		Object json.RawMessage `json:"object"`
+	} `json:"request"`
+}
+
 type requestFields struct {
+	requestHeader
+	Object *mutate.PodView `json:"object"`
+	// objectErr is set when the object is present but is not a pod.
+	objectErr error
+}
+
+type requestHeader struct {
 	UID         types.UID                   `json:"uid"`
 	Kind        metav1.GroupVersionKind     `json:"kind"`
 	Resource    metav1.GroupVersionResource `json:"resource"`
@@ -59,7 +78,6 @@ type requestFields struct {
 	Namespace   string                      `json:"namespace"`
 	Operation   admissionv1.Operation       `json:"operation"`
 	DryRun      *bool                       `json:"dryRun"`
-	Object      json.RawMessage             `json:"object"`
 }
 
 // httpError is a request lanyard cannot answer with an AdmissionResponse: the API server then
@@ -140,7 +158,14 @@ func (h *PodMutator) Review(ctx context.Context, body []byte) ([]byte, string, *
 		return nil, resultError, &httpError{http.StatusBadRequest, reasonBadRequest, "empty request body: expected an AdmissionReview"}
 	}
 	if err := kjson.UnmarshalCaseSensitivePreserveInts(body, &review); err != nil {
-		return nil, resultError, &httpError{http.StatusBadRequest, reasonBadRequest, "malformed AdmissionReview: " + err.Error()}
+		var raw rawReviewRequest
+		if rawErr := kjson.UnmarshalCaseSensitivePreserveInts(body, &raw); rawErr != nil {
+			return nil, resultError, &httpError{http.StatusBadRequest, reasonBadRequest, "malformed AdmissionReview: " + rawErr.Error()}
+		}
+		review = reviewRequest{APIVersion: raw.APIVersion, Kind: raw.Kind}
+		if raw.Request != nil {
+			review.Request = &requestFields{requestHeader: raw.Request.requestHeader, objectErr: err}
+		}
 	}
 	if review.APIVersion != admissionv1.SchemeGroupVersion.String() || review.Kind != "AdmissionReview" {
 		return nil, resultError, &httpError{http.StatusBadRequest, reasonBadRequest,
@@ -177,15 +202,15 @@ func (h *PodMutator) admit(ctx context.Context, req *requestFields, resp *admiss
 	if policy.IsSystemNamespace(req.Namespace, h.LanyardNamespace) {
 		return resultSkipped, nil
 	}
-	if len(req.Object) == 0 || string(req.Object) == "null" {
-		return resultError, &httpError{http.StatusBadRequest, reasonBadRequest, "AdmissionReview request has no object: expected the pod being created"}
-	}
-	pod, err := mutate.DecodePod(req.Object)
-	if err != nil {
-		deny(resp, http.StatusBadRequest, metav1.StatusReasonBadRequest, "lanyard could not decode the pod: "+err.Error())
+	if req.objectErr != nil {
+		deny(resp, http.StatusBadRequest, metav1.StatusReasonBadRequest, "lanyard could not decode the pod: "+req.objectErr.Error())
 		h.Metrics.error(reasonBadPod)
 		return resultDenied, nil
 	}
+	if req.Object == nil {
+		return resultError, &httpError{http.StatusBadRequest, reasonBadRequest, "AdmissionReview request has no object: expected the pod being created"}
+	}
+	pod := req.Object.Pod()
 	if pod.Labels[policy.InjectLabel] == policy.InjectDisabled {
 		return resultSkipped, nil
 	}

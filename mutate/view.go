@@ -1,0 +1,94 @@
+package mutate
+
+import (
+	corev1 "k8s.io/api/core/v1"
+)
+
+// PodView is the part of a pod that the mutation and policy resolution read, with the JSON shape
+// of a Pod. Decoding a pod into it (as the webhook does, inside the AdmissionReview) skips
+// everything else — resources, probes, security contexts — which a full corev1.Pod decode would
+// parse for nothing. Pod() turns it into a *corev1.Pod holding just those fields; Compute gives
+// the same Changes for it as for the full pod (tests and FuzzMutate check this).
+type PodView struct {
+	Metadata struct {
+		Name         string            `json:"name"`
+		GenerateName string            `json:"generateName"`
+		Namespace    string            `json:"namespace"`
+		Labels       map[string]string `json:"labels"`
+		Annotations  map[string]string `json:"annotations"`
+	} `json:"metadata"`
+	Spec struct {
+		ServiceAccountName string                        `json:"serviceAccountName"`
+		NodeSelector       map[string]string             `json:"nodeSelector"`
+		OS                 *corev1.PodOS                 `json:"os"`
+		Volumes            []volumeView                  `json:"volumes"`
+		ImagePullSecrets   []corev1.LocalObjectReference `json:"imagePullSecrets"`
+		InitContainers     []containerView               `json:"initContainers"`
+		Containers         []containerView               `json:"containers"`
+	} `json:"spec"`
+}
+
+type volumeView struct {
+	Name      string                        `json:"name"`
+	Projected *corev1.ProjectedVolumeSource `json:"projected"`
+}
+
+type containerView struct {
+	Name         string               `json:"name"`
+	Image        string               `json:"image"`
+	Env          []envView            `json:"env"`
+	VolumeMounts []corev1.VolumeMount `json:"volumeMounts"`
+}
+
+// envView keeps whether valueFrom is set, not its content: an env var the user sets either way is
+// left alone, and only a plain value is compared with lanyard's.
+type envView struct {
+	Name      string    `json:"name"`
+	Value     string    `json:"value"`
+	ValueFrom *struct{} `json:"valueFrom"`
+}
+
+// valueFromSet stands for "valueFrom is set" in the pod built from a view.
+var valueFromSet = &corev1.EnvVarSource{}
+
+// Pod builds a pod holding the viewed fields. Slices keep their length and nil-ness, so patch
+// paths and "absent or empty" decisions are the same as for the full pod.
+func (v *PodView) Pod() *corev1.Pod {
+	pod := &corev1.Pod{}
+	pod.Name, pod.GenerateName, pod.Namespace = v.Metadata.Name, v.Metadata.GenerateName, v.Metadata.Namespace
+	pod.Labels, pod.Annotations = v.Metadata.Labels, v.Metadata.Annotations
+	s := &pod.Spec
+	s.ServiceAccountName, s.NodeSelector, s.OS = v.Spec.ServiceAccountName, v.Spec.NodeSelector, v.Spec.OS
+	s.ImagePullSecrets = v.Spec.ImagePullSecrets
+	if v.Spec.Volumes != nil {
+		s.Volumes = make([]corev1.Volume, len(v.Spec.Volumes))
+		for i, vol := range v.Spec.Volumes {
+			s.Volumes[i].Name = vol.Name
+			s.Volumes[i].Projected = vol.Projected
+		}
+	}
+	s.InitContainers = containersOf(v.Spec.InitContainers)
+	s.Containers = containersOf(v.Spec.Containers)
+	return pod
+}
+
+func containersOf(views []containerView) []corev1.Container {
+	if views == nil {
+		return nil
+	}
+	out := make([]corev1.Container, len(views))
+	for i := range views {
+		c := &views[i]
+		out[i].Name, out[i].Image, out[i].VolumeMounts = c.Name, c.Image, c.VolumeMounts
+		if c.Env != nil {
+			out[i].Env = make([]corev1.EnvVar, len(c.Env))
+			for j, e := range c.Env {
+				out[i].Env[j].Name, out[i].Env[j].Value = e.Name, e.Value
+				if e.ValueFrom != nil {
+					out[i].Env[j].ValueFrom = valueFromSet
+				}
+			}
+		}
+	}
+	return out
+}
