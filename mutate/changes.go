@@ -41,8 +41,9 @@ type Changes struct {
 	// an existing member replaces it, which for an empty list or map loses nothing).
 	hasAnnotations  bool
 	hasVolumes      bool
-	hasPullSecrets  bool
-	annotationIndex map[string]int
+	hasPullSecrets bool
+	// envHint and mountHint size a container's edit lists on first use.
+	envHint, mountHint int
 }
 
 type annotation struct{ key, value string }
@@ -78,14 +79,12 @@ func (ch *Changes) Empty() bool {
 }
 
 func (ch *Changes) setAnnotation(key, value string) {
-	if i, ok := ch.annotationIndex[key]; ok {
-		ch.annotations[i].value = value
-		return
+	for i := range ch.annotations { // at most a few
+		if ch.annotations[i].key == key {
+			ch.annotations[i].value = value
+			return
+		}
 	}
-	if ch.annotationIndex == nil {
-		ch.annotationIndex = map[string]int{}
-	}
-	ch.annotationIndex[key] = len(ch.annotations)
 	ch.annotations = append(ch.annotations, annotation{key, value})
 }
 
@@ -96,7 +95,8 @@ func (ch *Changes) container(list containerList, index int, c *corev1.Container)
 			return e
 		}
 	}
-	e := &containerEdit{list: list, index: index, hasEnv: len(c.Env) > 0, hasMounts: len(c.VolumeMounts) > 0}
+	e := &containerEdit{list: list, index: index, hasEnv: len(c.Env) > 0, hasMounts: len(c.VolumeMounts) > 0,
+		env: make([]corev1.EnvVar, 0, ch.envHint), mounts: make([]corev1.VolumeMount, 0, ch.mountHint)}
 	ch.containers = append(ch.containers, e)
 	return e
 }

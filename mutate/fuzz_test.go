@@ -66,6 +66,7 @@ func FuzzMutate(f *testing.F) {
 			return
 		}
 		patched := applyPatch(t, raw, ch.Patch())
+		checkFastPaths(t, raw, ch, applied, opts)
 		fromPatch, err := mutate.DecodePod(patched)
 		require.NoError(t, err)
 

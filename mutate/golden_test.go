@@ -134,6 +134,7 @@ func runGoldenCase(t *testing.T, c goldenCase) string {
 	}
 	ops := ch.Patch()
 	patched := applyPatch(t, c.raw, ops)
+	checkFastPaths(t, c.raw, ch, c.applied, c.opts)
 
 	// Door 2: the typed pod edited in place equals the patched JSON.
 	typed := c.pod.DeepCopy()
@@ -185,4 +186,30 @@ func applyPatch(t testing.TB, raw []byte, ops any) []byte {
 	out, err := p.Apply(raw)
 	require.NoError(t, err)
 	return out
+}
+
+// checkFastPaths checks the webhook's fast paths against the reference ones: the pod decoded as a
+// PodView yields the same changes as the full pod, and AppendPatchJSON writes the same operations
+// as json.Marshal of Patch.
+func checkFastPaths(t *testing.T, raw []byte, ch *mutate.Changes, applied *policy.Applied, opts mutate.Options) {
+	t.Helper()
+	want, err := json.Marshal(ch.Patch())
+	require.NoError(t, err)
+	got, err := ch.AppendPatchJSON(nil, "")
+	require.NoError(t, err)
+	if len(ch.Patch()) == 0 {
+		require.Equal(t, "[]", string(got))
+	} else {
+		require.JSONEq(t, string(want), string(got), "AppendPatchJSON differs from json.Marshal(Patch())")
+	}
+
+	var view mutate.PodView
+	require.NoError(t, json.Unmarshal(raw, &view))
+	viewChanges, err := mutate.Compute(view.Pod(), applied, opts)
+	require.NoError(t, err)
+	fromView, err := viewChanges.AppendPatchJSON(nil, "")
+	require.NoError(t, err)
+	require.JSONEq(t, string(got), string(fromView), "the PodView gives other changes than the full pod")
+	require.Equal(t, ch.Warnings, viewChanges.Warnings)
+	require.Equal(t, ch.Injected, viewChanges.Injected)
 }

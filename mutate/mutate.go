@@ -31,6 +31,10 @@ func Compute(pod *corev1.Pod, applied *policy.Applied, opts Options) (*Changes, 
 	if err != nil {
 		return nil, err
 	}
+	for i := range injections {
+		ch.envHint += len(injections[i].env)
+		ch.mountHint++
+	}
 	var injected []string
 	for i := range injections {
 		if ch.inject(pod, &injections[i], &ctl) {

@@ -145,19 +145,23 @@ func expiration(podValue, podCompat, policyValue, def, minSeconds int64, p provi
 	return def, nil
 }
 
+// tokenVolumeParts holds every piece of a token volume, so building one allocates once.
+type tokenVolumeParts struct {
+	projected corev1.ProjectedVolumeSource
+	sources   [2]corev1.VolumeProjection
+	token     corev1.ServiceAccountTokenProjection
+	mode      int32
+	exp       int64
+}
+
+// tokenVolume is a projected volume with one ServiceAccount token source; withDownwardAPI leaves
+// room for a second source.
 func tokenVolume(name, audience string, exp int64, path string) corev1.Volume {
-	mode := projectedTokenDefaultMode
-	return corev1.Volume{
-		Name: name,
-		VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
-			DefaultMode: &mode,
-			Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
-				Audience:          audience,
-				ExpirationSeconds: &exp,
-				Path:              path,
-			}}},
-		}},
-	}
+	p := &tokenVolumeParts{mode: projectedTokenDefaultMode, exp: exp}
+	p.token = corev1.ServiceAccountTokenProjection{Audience: audience, ExpirationSeconds: &p.exp, Path: path}
+	p.sources[0].ServiceAccountToken = &p.token
+	p.projected = corev1.ProjectedVolumeSource{DefaultMode: &p.mode, Sources: p.sources[:1:2]}
+	return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{Projected: &p.projected}}
 }
 
 // filePath renders a file path for an environment variable: Windows containers read
@@ -173,6 +177,7 @@ func filePath(windows bool, dir, file string) string {
 func awsInjection(a *policy.AWS, exp int64, windows bool, opts Options) injection {
 	var inj injection
 	inj.provider = providerAWS
+	inj.env = make([]corev1.EnvVar, 0, 5)
 	if a.Mode == v1alpha1.AWSModeIRSA {
 		aud := a.Audience
 		if aud == "" {

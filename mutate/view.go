@@ -1,6 +1,9 @@
 package mutate
 
 import (
+	"bytes"
+	"encoding/json"
+
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -14,8 +17,10 @@ type PodView struct {
 		Name         string            `json:"name"`
 		GenerateName string            `json:"generateName"`
 		Namespace    string            `json:"namespace"`
-		Labels       map[string]string `json:"labels"`
-		Annotations  map[string]string `json:"annotations"`
+		// Labels stay raw until asked for: neither the mutation nor the resolution reads them, the
+		// webhook only looks for its opt-out label.
+		Labels      json.RawMessage   `json:"labels"`
+		Annotations map[string]string `json:"annotations"`
 	} `json:"metadata"`
 	Spec struct {
 		ServiceAccountName string                        `json:"serviceAccountName"`
@@ -51,12 +56,12 @@ type envView struct {
 // valueFromSet stands for "valueFrom is set" in the pod built from a view.
 var valueFromSet = &corev1.EnvVarSource{}
 
-// Pod builds a pod holding the viewed fields. Slices keep their length and nil-ness, so patch
+// Pod builds a pod holding the viewed fields (not the labels: see Label). Slices keep their length and nil-ness, so patch
 // paths and "absent or empty" decisions are the same as for the full pod.
 func (v *PodView) Pod() *corev1.Pod {
 	pod := &corev1.Pod{}
 	pod.Name, pod.GenerateName, pod.Namespace = v.Metadata.Name, v.Metadata.GenerateName, v.Metadata.Namespace
-	pod.Labels, pod.Annotations = v.Metadata.Labels, v.Metadata.Annotations
+	pod.Annotations = v.Metadata.Annotations
 	s := &pod.Spec
 	s.ServiceAccountName, s.NodeSelector, s.OS = v.Spec.ServiceAccountName, v.Spec.NodeSelector, v.Spec.OS
 	s.ImagePullSecrets = v.Spec.ImagePullSecrets
@@ -91,4 +96,18 @@ func containersOf(views []containerView) []corev1.Container {
 		}
 	}
 	return out
+}
+
+// Label returns the value of one label, decoding the labels only when the key occurs in them.
+func (v *PodView) Label(key string) string {
+	raw := v.Metadata.Labels
+	// A key may be written with escapes ("\/" for "/"); only then is the substring test unsure.
+	if len(raw) == 0 || (!bytes.Contains(raw, []byte(key)) && bytes.IndexByte(raw, '\\') < 0) {
+		return ""
+	}
+	var labels map[string]string
+	if err := json.Unmarshal(raw, &labels); err != nil {
+		return ""
+	}
+	return labels[key]
 }

@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -258,24 +259,24 @@ func ParseExpiration(value string, minSeconds, maxSeconds int64) (int64, error) 
 }
 
 func resolveRegistries(out *Applied, attachments []*v1alpha1.RegistryAttachment, nsLabels map[string]string, images []string) error {
-	hosts := make([]string, 0, len(images))
-	for _, image := range images {
-		host, err := imagehost.Host(image)
-		if err != nil {
-			// The API server validates images only loosely; an unparseable one cannot match any
-			// registry, and the kubelet will report it. Keep going for the others.
-			hosts = append(hosts, "")
-			continue
-		}
-		hosts = append(hosts, host)
+	type imageHost struct {
+		host    string // "" when the reference does not parse
+		covered bool
 	}
-	covered := make([]bool, len(images))
-	// Deterministic order, whatever order the reader returns.
-	sorted := make([]*v1alpha1.RegistryAttachment, len(attachments))
-	copy(sorted, attachments)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+	hosts := make([]imageHost, len(images))
+	for i, image := range images {
+		// The API server validates images only loosely; an unparseable one cannot match any
+		// registry, and the kubelet will report it. Keep going for the others.
+		hosts[i].host, _ = imagehost.Host(image)
+	}
+	// Deterministic order, whatever order the reader returns (readers usually return them sorted).
+	sorted := attachments
+	if !sort.SliceIsSorted(attachments, func(i, j int) bool { return attachments[i].Name < attachments[j].Name }) {
+		sorted = make([]*v1alpha1.RegistryAttachment, len(attachments))
+		copy(sorted, attachments)
+		sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+	}
 
-	secrets := map[string]bool{}
 	for _, ra := range sorted {
 		if !appliesTo(ra, nsLabels, out.ServiceAccountName) {
 			continue
@@ -287,10 +288,10 @@ func resolveRegistries(out *Applied, attachments []*v1alpha1.RegistryAttachment,
 			continue
 		}
 		var served []string
-		for i, host := range hosts {
-			if host != "" && pattern.Matches(host) {
+		for i := range hosts {
+			if hosts[i].host != "" && pattern.Matches(hosts[i].host) {
 				served = append(served, images[i])
-				covered[i] = true
+				hosts[i].covered = true
 			}
 		}
 		if len(served) == 0 {
@@ -299,25 +300,27 @@ func resolveRegistries(out *Applied, attachments []*v1alpha1.RegistryAttachment,
 		grant := RegistryGrant{Attachment: ra.Name, Registry: ra.Spec.Registry, Images: served}
 		if s := ra.Spec.Pull.ImagePullSecret; s != nil {
 			grant.PullSecret = s.Name
-			if secrets[s.Name] {
-				// Another attachment already adds this secret; record the grant, add it once.
-				grant.Duplicate = true
+			for _, earlier := range out.Registries {
+				if earlier.PullSecret == s.Name {
+					// Another attachment already adds this secret; record the grant, add it once.
+					grant.Duplicate = true
+					break
+				}
 			}
-			secrets[s.Name] = true
 		}
 		out.Registries = append(out.Registries, grant)
 	}
-	reported := map[string]bool{}
-	for i, host := range hosts {
-		if covered[i] || host == "" || reported[images[i]] {
+	for i, h := range hosts {
+		if h.covered || h.host == "" {
 			continue
 		}
-		if cloud := imagehost.CloudRegistry(host); cloud != imagehost.CloudNone {
-			reported[images[i]] = true
-			out.addIssue(SeverityError, CodeUnattachedRegistry, fmt.Sprintf(
-				"image %s is on %s registry %s and no RegistryAttachment covers it for %s/%s: it would fail to pull (declare a nodeIdentity attachment if the kubelet pulls)",
-				images[i], cloud, host, out.Namespace, out.ServiceAccountName))
+		cloud := imagehost.CloudRegistry(h.host)
+		if cloud == imagehost.CloudNone || slices.Contains(images[:i], images[i]) {
+			continue
 		}
+		out.addIssue(SeverityError, CodeUnattachedRegistry, fmt.Sprintf(
+			"image %s is on %s registry %s and no RegistryAttachment covers it for %s/%s: it would fail to pull (declare a nodeIdentity attachment if the kubelet pulls)",
+			images[i], cloud, h.host, out.Namespace, out.ServiceAccountName))
 	}
 	return nil
 }

@@ -129,6 +129,8 @@ type baselineReview struct {
 	} `json:"request"`
 }
 
+var baselinePatchType = admissionv1.PatchTypeJSONPatch
+
 var baselinePatch = []byte(`[{"op":"add","path":"/metadata/annotations","value":{"lanyard.dev/injected":"aws"}}]`)
 
 func baseline(body []byte) ([]byte, error) {
@@ -141,7 +143,7 @@ func baseline(body []byte) ([]byte, error) {
 	}
 	return json.Marshal(admissionv1.AdmissionReview{
 		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
-		Response: &admissionv1.AdmissionResponse{UID: review.Request.UID, Allowed: true, Patch: baselinePatch, PatchType: &jsonPatchType},
+		Response: &admissionv1.AdmissionResponse{UID: review.Request.UID, Allowed: true, Patch: baselinePatch, PatchType: &baselinePatchType},
 	})
 }
 

@@ -22,6 +22,7 @@ const (
 	reasonLookup     = "lookup"
 	reasonPanic      = "panic"
 	reasonBadPod     = "bad_pod"
+	reasonInternal   = "internal"
 )
 
 // Metrics are lanyard's admission metrics; controller-runtime adds its generic webhook metrics
@@ -71,7 +72,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, p := range []string{"aws", "azure", "gcp", "registry"} {
 		m.injections[p] = injections.WithLabelValues(p)
 	}
-	for _, r := range []string{reasonBadRequest, reasonTooLarge, reasonLookup, reasonPanic, reasonBadPod} {
+	for _, r := range []string{reasonBadRequest, reasonTooLarge, reasonLookup, reasonPanic, reasonBadPod, reasonInternal} {
 		m.errors[r] = errs.WithLabelValues(r)
 	}
 	return m

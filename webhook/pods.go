@@ -69,15 +69,22 @@ type requestFields struct {
 	objectErr error
 }
 
+// requestHeader is the part of an AdmissionRequest lanyard reads (versions, names, user info and
+// options are skipped, not decoded).
 type requestHeader struct {
-	UID         types.UID                   `json:"uid"`
-	Kind        metav1.GroupVersionKind     `json:"kind"`
-	Resource    metav1.GroupVersionResource `json:"resource"`
-	SubResource string                      `json:"subResource"`
-	Name        string                      `json:"name"`
-	Namespace   string                      `json:"namespace"`
-	Operation   admissionv1.Operation       `json:"operation"`
-	DryRun      *bool                       `json:"dryRun"`
+	UID  types.UID `json:"uid"`
+	Kind struct {
+		Group string `json:"group"`
+		Kind  string `json:"kind"`
+	} `json:"kind"`
+	Resource struct {
+		Group    string `json:"group"`
+		Resource string `json:"resource"`
+	} `json:"resource"`
+	SubResource string                `json:"subResource"`
+	Namespace   string                `json:"namespace"`
+	Operation   admissionv1.Operation `json:"operation"`
+	DryRun      *bool                 `json:"dryRun"`
 }
 
 // httpError is a request lanyard cannot answer with an AdmissionResponse: the API server then
@@ -89,8 +96,6 @@ type httpError struct {
 }
 
 func (e *httpError) Error() string { return e.msg }
-
-var jsonPatchType = admissionv1.PatchTypeJSONPatch
 
 // ServeHTTP implements http.Handler.
 func (h *PodMutator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -179,24 +184,21 @@ func (h *PodMutator) Review(ctx context.Context, body []byte) ([]byte, string, *
 		return nil, resultError, &httpError{http.StatusBadRequest, reasonBadRequest, "AdmissionReview request has no uid"}
 	}
 
-	resp := admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
+	resp := response{uid: req.UID, allowed: true}
 	result, herr := h.admit(ctx, req, &resp)
 	if herr != nil {
 		return nil, result, herr
 	}
-	out, err := json.Marshal(admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: admissionv1.SchemeGroupVersion.String(), Kind: "AdmissionReview"},
-		Response: &resp,
-	})
+	out, err := resp.appendJSON(make([]byte, 0, 512))
 	if err != nil {
-		return nil, resultError, &httpError{http.StatusInternalServerError, reasonBadRequest, "encoding response: " + err.Error()}
+		return nil, resultError, &httpError{http.StatusInternalServerError, reasonInternal, "encoding response: " + err.Error()}
 	}
 	return out, result, nil
 }
 
-func (h *PodMutator) admit(ctx context.Context, req *requestFields, resp *admissionv1.AdmissionResponse) (string, *httpError) {
+func (h *PodMutator) admit(ctx context.Context, req *requestFields, resp *response) (string, *httpError) {
 	if req.Operation != admissionv1.Create || req.SubResource != "" ||
-		req.Kind.Group != "" || req.Kind.Kind != "Pod" || req.Resource.Resource != "pods" {
+		req.Kind.Group != "" || req.Kind.Kind != "Pod" || req.Resource.Group != "" || req.Resource.Resource != "pods" {
 		return resultSkipped, nil // lanyard only mutates pod creation; anything else passes untouched
 	}
 	if policy.IsSystemNamespace(req.Namespace, h.LanyardNamespace) {
@@ -210,11 +212,11 @@ func (h *PodMutator) admit(ctx context.Context, req *requestFields, resp *admiss
 	if req.Object == nil {
 		return resultError, &httpError{http.StatusBadRequest, reasonBadRequest, "AdmissionReview request has no object: expected the pod being created"}
 	}
-	pod := req.Object.Pod()
-	if pod.Labels[policy.InjectLabel] == policy.InjectDisabled {
+	if req.Object.Label(policy.InjectLabel) == policy.InjectDisabled {
 		return resultSkipped, nil
 	}
 
+	pod := req.Object.Pod()
 	applied, err := h.Resolver.Resolve(ctx, policy.SubjectOf(req.Namespace, pod))
 	if err != nil {
 		var invalid *policy.InvalidError
@@ -231,29 +233,21 @@ func (h *PodMutator) admit(ctx context.Context, req *requestFields, resp *admiss
 	}
 
 	for _, is := range applied.Issues {
-		resp.Warnings = append(resp.Warnings, "lanyard: "+is.Message)
+		resp.warnings = append(resp.warnings, is.Message)
 	}
-	for _, w := range changes.Warnings {
-		resp.Warnings = append(resp.Warnings, "lanyard: "+w)
-	}
-	if len(changes.Injected) > 0 {
-		resp.AuditAnnotations = map[string]string{auditKeyInjected: strings.Join(changes.Injected, ",")}
-	}
+	resp.warnings = append(resp.warnings, changes.Warnings...)
+	resp.injected = changes.Injected
 	if changes.Empty() {
 		return resultUnchanged, nil
 	}
-	patch, err := json.Marshal(changes.Patch())
-	if err != nil {
-		return resultError, &httpError{http.StatusInternalServerError, reasonBadRequest, "encoding patch: " + err.Error()}
-	}
-	resp.Patch, resp.PatchType = patch, &jsonPatchType
+	resp.changes = changes
 	if req.DryRun == nil || !*req.DryRun {
 		h.Metrics.injected(changes.Injected)
 	}
 	return resultInjected, nil
 }
 
-func deny(resp *admissionv1.AdmissionResponse, code int32, reason metav1.StatusReason, msg string) {
-	resp.Allowed = false
-	resp.Result = &metav1.Status{Status: metav1.StatusFailure, Code: code, Reason: reason, Message: msg}
+func deny(resp *response, code int32, reason metav1.StatusReason, msg string) {
+	resp.allowed = false
+	resp.result = &metav1.Status{Status: metav1.StatusFailure, Code: code, Reason: reason, Message: msg}
 }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync/atomic"
 	"time"
 
@@ -224,6 +225,8 @@ func (r *Reader) RebuildAttachments() {
 			list = append(list, ra)
 		}
 	}
+	// Sorted once here, so resolution does not sort per request.
+	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
 	r.attachmentList.Store(&list)
 }
 

@@ -1,0 +1,130 @@
+package mutate
+
+import (
+	"encoding/json"
+	"sort"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/lanyard-dev/lanyard/internal/jsonw"
+)
+
+// AppendPatchJSON appends the JSON Patch document of PatchAt(prefix) to dst, written directly
+// rather than through reflection: it is the webhook's hot path. The result decodes to the same
+// operations as json.Marshal(ch.PatchAt(prefix)); tests and FuzzMutate check it.
+func (ch *Changes) AppendPatchJSON(dst []byte, prefix string) ([]byte, error) {
+	if ch.Empty() {
+		return append(dst, "[]"...), nil
+	}
+	w := patchWriter{dst: append(dst, '['), first: true}
+	if len(ch.annotations) > 0 {
+		if ch.hasAnnotations {
+			for _, a := range ch.annotations {
+				w.op(prefix, nil, "/metadata/annotations/", escapePointer(a.key))
+				w.dst = jsonw.String(w.dst, a.value)
+				w.end()
+			}
+		} else {
+			w.op(prefix, nil, "/metadata/annotations", "")
+			sorted := append([]annotation(nil), ch.annotations...)
+			sort.Slice(sorted, func(i, j int) bool { return sorted[i].key < sorted[j].key })
+			w.dst = append(w.dst, '{')
+			for i, a := range sorted {
+				w.dst = jsonw.StringField(w.dst, i == 0, a.key, a.value)
+			}
+			w.dst = append(w.dst, '}')
+			w.end()
+		}
+	}
+	if err := w.list(prefix, nil, "/spec/volumes", ch.hasVolumes, len(ch.volumes), func(dst []byte, i int) ([]byte, error) {
+		js, err := json.Marshal(&ch.volumes[i]) // one per provider; a rare, richer shape
+		return append(dst, js...), err
+	}); err != nil {
+		return nil, err
+	}
+	var index [20]byte
+	for _, c := range ch.containers {
+		base := strconv.AppendInt(append(append(append(index[:0], "/spec/"...), c.list.jsonName()...), '/'), int64(c.index), 10)
+		_ = w.list(prefix, base, "/volumeMounts", c.hasMounts, len(c.mounts), func(dst []byte, i int) ([]byte, error) {
+			return appendMount(dst, &c.mounts[i]), nil
+		})
+		_ = w.list(prefix, base, "/env", c.hasEnv, len(c.env), func(dst []byte, i int) ([]byte, error) {
+			return appendEnv(dst, &c.env[i]), nil
+		})
+	}
+	_ = w.list(prefix, nil, "/spec/imagePullSecrets", ch.hasPullSecrets, len(ch.pullSecrets), func(dst []byte, i int) ([]byte, error) {
+		return append(jsonw.StringField(append(dst, '{'), true, "name", ch.pullSecrets[i]), '}'), nil
+	})
+	return append(w.dst, ']'), nil
+}
+
+type patchWriter struct {
+	dst   []byte
+	first bool
+}
+
+// op opens an add operation at the path made of the pieces, up to its value.
+func (w *patchWriter) op(a string, b []byte, c, d string) {
+	if !w.first {
+		w.dst = append(w.dst, ',')
+	}
+	w.first = false
+	w.dst = append(w.dst, `{"op":"add","path":"`...)
+	w.dst = jsonw.StringContent(w.dst, a)
+	w.dst = append(w.dst, b...) // a container's "/spec/containers/N": nothing to escape
+	w.dst = jsonw.StringContent(w.dst, c)
+	w.dst = jsonw.StringContent(w.dst, d)
+	w.dst = append(w.dst, `","value":`...)
+}
+
+func (w *patchWriter) end() { w.dst = append(w.dst, '}') }
+
+// list writes n items to the list at prefix+base+member: one whole-list add, or appends when the
+// list has entries.
+func (w *patchWriter) list(prefix string, base []byte, member string, exists bool, n int, item func([]byte, int) ([]byte, error)) error {
+	if n == 0 {
+		return nil
+	}
+	var err error
+	if !exists {
+		w.op(prefix, base, member, "")
+		w.dst = append(w.dst, '[')
+		for i := range n {
+			if i > 0 {
+				w.dst = append(w.dst, ',')
+			}
+			if w.dst, err = item(w.dst, i); err != nil {
+				return err
+			}
+		}
+		w.dst = append(w.dst, ']')
+		w.end()
+		return nil
+	}
+	for i := range n {
+		w.op(prefix, base, member, "/-")
+		if w.dst, err = item(w.dst, i); err != nil {
+			return err
+		}
+		w.end()
+	}
+	return nil
+}
+
+func appendEnv(dst []byte, e *corev1.EnvVar) []byte {
+	dst = jsonw.StringField(append(dst, '{'), true, "name", e.Name)
+	if e.Value != "" {
+		dst = jsonw.StringField(dst, false, "value", e.Value)
+	}
+	return append(dst, '}')
+}
+
+func appendMount(dst []byte, m *corev1.VolumeMount) []byte {
+	dst = jsonw.StringField(append(dst, '{'), true, "name", m.Name)
+	if m.ReadOnly {
+		dst = append(dst, `,"readOnly":true`...)
+	}
+	dst = jsonw.StringField(dst, false, "mountPath", m.MountPath)
+	return append(dst, '}')
+}
