@@ -39,8 +39,8 @@ type Changes struct {
 	// Whether the pod already has entries in these members: a non-empty list is appended to element
 	// by element (no whole-array rewrites); an absent, null or empty one is added whole ("add" on
 	// an existing member replaces it, which for an empty list or map loses nothing).
-	hasAnnotations  bool
-	hasVolumes      bool
+	hasAnnotations bool
+	hasVolumes     bool
 	hasPullSecrets bool
 	// envHint and mountHint size a container's edit lists on first use.
 	envHint, mountHint int

@@ -14,9 +14,9 @@ import (
 // the same Changes for it as for the full pod (tests and FuzzMutate check this).
 type PodView struct {
 	Metadata struct {
-		Name         string            `json:"name"`
-		GenerateName string            `json:"generateName"`
-		Namespace    string            `json:"namespace"`
+		Name         string `json:"name"`
+		GenerateName string `json:"generateName"`
+		Namespace    string `json:"namespace"`
 		// Labels stay raw until asked for: neither the mutation nor the resolution reads them, the
 		// webhook only looks for its opt-out label.
 		Labels      json.RawMessage   `json:"labels"`

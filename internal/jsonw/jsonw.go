@@ -78,4 +78,3 @@ func Field(dst []byte, first bool, name string) []byte {
 func StringField(dst []byte, first bool, name, value string) []byte {
 	return String(Field(dst, first, name), value)
 }
-
