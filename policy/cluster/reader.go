@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -77,7 +78,21 @@ type Reader struct {
 	// allocate a list per request.
 	attachmentList atomic.Pointer[[]*v1alpha1.RegistryAttachment]
 	synced         atomic.Bool
+
+	// liveMemo keeps live ServiceAccount reads for liveMemoTTL: one resolution asks for a
+	// ServiceAccount's associations and then its annotations, and must not pay (nor spend rate
+	// limit on) two live reads; nor must a burst of pods of one new ServiceAccount.
+	memoMu   sync.Mutex
+	liveMemo map[string]memoEntry
 }
+
+type memoEntry struct {
+	at  time.Time
+	res *liveAccount
+}
+
+// liveMemoTTL is short: the memo only bridges the informer's lag.
+const liveMemoTTL = time.Second
 
 var _ policy.Reader = (*Reader)(nil)
 
@@ -304,11 +319,7 @@ func (r *Reader) recent(m *metav1.ObjectMeta) bool {
 	if r.opts.RecentWindow <= 0 || m.CreationTimestamp.IsZero() {
 		return false
 	}
-	now := time.Now
-	if r.opts.Now != nil {
-		now = r.opts.Now
-	}
-	return now().Sub(m.CreationTimestamp.Time) < r.opts.RecentWindow
+	return r.now().Sub(m.CreationTimestamp.Time) < r.opts.RecentWindow
 }
 
 func (r *Reader) cachedMeta(idx toolscache.Indexer, key string) (*metav1.ObjectMeta, bool) {
@@ -347,6 +358,10 @@ type liveAccount struct {
 
 // liveServiceAccount reads a ServiceAccount's metadata and its associations from the API server.
 func (r *Reader) liveServiceAccount(ctx context.Context, namespace, name string, budget time.Duration) (*liveAccount, error) {
+	key := namespace + "/" + name
+	if res := r.memo(key); res != nil {
+		return res, nil
+	}
 	v, err := r.liveRead(ctx, "serviceaccounts", "sa/"+namespace+"/"+name, budget, func(ctx context.Context) (any, error) {
 		res := &liveAccount{}
 		m := serviceAccountMeta()
@@ -372,7 +387,42 @@ func (r *Reader) liveServiceAccount(ctx context.Context, namespace, name string,
 	if err != nil {
 		return nil, fmt.Errorf("serviceaccount %s/%s not cached and live read failed: %w", namespace, name, err)
 	}
-	return v.(*liveAccount), nil
+	res := v.(*liveAccount)
+	r.remember(key, res)
+	return res, nil
+}
+
+func (r *Reader) now() time.Time {
+	if r.opts.Now != nil {
+		return r.opts.Now()
+	}
+	return time.Now()
+}
+
+func (r *Reader) memo(key string) *liveAccount {
+	r.memoMu.Lock()
+	defer r.memoMu.Unlock()
+	if e, ok := r.liveMemo[key]; ok && r.now().Sub(e.at) < liveMemoTTL {
+		return e.res
+	}
+	return nil
+}
+
+func (r *Reader) remember(key string, res *liveAccount) {
+	r.memoMu.Lock()
+	defer r.memoMu.Unlock()
+	now := r.now()
+	if r.liveMemo == nil {
+		r.liveMemo = map[string]memoEntry{}
+	}
+	if len(r.liveMemo) >= 1024 { // bounded: drop what has expired
+		for k, e := range r.liveMemo {
+			if now.Sub(e.at) >= liveMemoTTL {
+				delete(r.liveMemo, k)
+			}
+		}
+	}
+	r.liveMemo[key] = memoEntry{at: now, res: res}
 }
 
 // liveRead runs fn once for concurrent callers of the same key, within the rate limit and the

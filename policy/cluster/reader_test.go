@@ -224,7 +224,9 @@ func TestReaderServiceAccountLookups(t *testing.T) {
 			ias, err := r.IdentityAssociations(t.Context(), ns, "web")
 			require.NoError(t, err)
 			assert.Equal(t, tc.wantIA, names(ias))
-			assert.Equal(t, 2*len(tc.wantMisses), len(misses), "one miss per lookup: %v", misses)
+			assert.Equal(t, len(tc.wantMisses), len(misses), "one live read serves both lookups: %v", misses)
+			assert.Equal(t, tc.wantGets, l.gets.Load(), "no second live GET for the associations")
+			assert.Equal(t, tc.wantLists, l.lists.Load(), "no second live LIST for the associations")
 			for _, m := range misses {
 				assert.Contains(t, tc.wantMisses, m)
 			}
@@ -589,4 +591,24 @@ func TestReaderRecentServiceAccount(t *testing.T) {
 			assert.Equal(t, tc.wantGets, l.gets.Load())
 		})
 	}
+}
+
+// A live read is remembered for a moment only: it bridges the informer's lag, it is not a cache.
+func TestReaderLiveMemoExpires(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	opts := testOptions()
+	opts.Now = func() time.Time { return now }
+	l := newLive(t)
+	r := newTestReader(t, newStores(), l, opts)
+
+	_, err := r.IdentityAssociations(t.Context(), "apps", "web")
+	require.NoError(t, err)
+	_, err = r.ServiceAccount(t.Context(), "apps", "web")
+	require.NoError(t, err)
+	assert.Equal(t, int32(1), l.gets.Load(), "within the memo's lifetime: one live read")
+
+	now = now.Add(2 * time.Second)
+	_, err = r.ServiceAccount(t.Context(), "apps", "web")
+	require.NoError(t, err)
+	assert.Equal(t, int32(2), l.gets.Load(), "after it: read live again")
 }
