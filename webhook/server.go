@@ -116,7 +116,7 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	mgr.GetWebhookServer().Register(ValidateAssociationPath, &admission.Webhook{
 		Handler: &AssociationValidator{Live: mgr.GetAPIReader(), Reader: reader, DefaultAzureTenantID: cfg.Policy.DefaultAzureTenantID},
 	})
-	if err := (&status.Reconciler{Client: mgr.GetClient(), Reader: reader}).SetupWithManager(mgr); err != nil {
+	if err := (&status.Reconciler{Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Reader: reader}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the status reconciler: %w", err)
 	}
 

@@ -23,9 +23,11 @@ import (
 	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
 )
 
-// Reconciler writes IdentityAssociation status.
+// Reconciler writes IdentityAssociation status. It reads the association itself live (Live): the
+// shared cache keeps only specs.
 type Reconciler struct {
 	Client client.Client
+	Live   client.Reader
 	Reader *cluster.Reader
 }
 
@@ -64,7 +66,7 @@ func requests(ias []*v1alpha1.IdentityAssociation) []reconcile.Request {
 // Reconcile computes the conditions of one association and patches its status when they changed.
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	ia := &v1alpha1.IdentityAssociation{}
-	if err := r.Client.Get(ctx, req.NamespacedName, ia); err != nil {
+	if err := r.Live.Get(ctx, req.NamespacedName, ia); err != nil {
 		if apierrors.IsNotFound(err) {
 			return reconcile.Result{}, nil
 		}

@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"sync"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/lanyard-dev/lanyard/policy"
@@ -30,8 +32,8 @@ func trimServiceAccount(obj any) (any, error) {
 			ann[k] = v
 		}
 	}
-	out := &metav1.PartialObjectMetadata{TypeMeta: m.TypeMeta}
-	out.Name, out.Namespace, out.UID, out.ResourceVersion = m.Name, m.Namespace, m.UID, m.ResourceVersion
+	out := &metav1.PartialObjectMetadata{TypeMeta: serviceAccountType}
+	out.Name, out.Namespace, out.ResourceVersion = m.Name, intern(m.Namespace), m.ResourceVersion
 	out.CreationTimestamp = m.CreationTimestamp // recent ServiceAccounts get a live association check
 	out.Annotations = ann
 	return out, nil
@@ -43,19 +45,46 @@ func trimNamespace(obj any) (any, error) {
 	if !ok {
 		return obj, nil
 	}
-	out := &metav1.PartialObjectMetadata{TypeMeta: m.TypeMeta}
-	out.Name, out.UID, out.ResourceVersion, out.Labels = m.Name, m.UID, m.ResourceVersion, m.Labels
+	out := &metav1.PartialObjectMetadata{TypeMeta: namespaceType}
+	out.Name, out.ResourceVersion, out.Labels = intern(m.Name), m.ResourceVersion, m.Labels
 	return out, nil
 }
 
-// trimPolicyObject drops managed fields and annotations (kubectl's last-applied configuration
-// doubles an object's size); everything lanyard reads is in spec and status.
+// trimPolicyObject keeps what resolution reads, the spec: managed fields, annotations (kubectl's
+// last-applied configuration doubles an object's size), labels and status go. The status
+// reconciler reads associations live, not from this cache.
 func trimPolicyObject(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *v1alpha1.IdentityAssociation:
-		o.ManagedFields, o.Annotations = nil, nil
+		o.TypeMeta = associationType
+		trimMeta(&o.ObjectMeta)
+		o.Spec.Namespace = intern(o.Spec.Namespace)
+		o.Status = v1alpha1.IdentityAssociationStatus{}
 	case *v1alpha1.RegistryAttachment:
-		o.ManagedFields, o.Annotations = nil, nil
+		o.TypeMeta = attachmentType
+		trimMeta(&o.ObjectMeta)
 	}
 	return obj, nil
+}
+
+func trimMeta(m *metav1.ObjectMeta) {
+	m.ManagedFields, m.Annotations, m.Labels, m.OwnerReferences, m.UID = nil, nil, nil, nil, ""
+}
+
+var (
+	serviceAccountType = metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"}
+	namespaceType      = metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}
+	associationType    = metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "IdentityAssociation"}
+	attachmentType     = metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "RegistryAttachment"}
+	// interned holds one copy of each namespace name: tens of thousands of cached objects share a
+	// few hundred namespaces.
+	interned sync.Map
+)
+
+func intern(s string) string {
+	if v, ok := interned.Load(s); ok {
+		return v.(string)
+	}
+	v, _ := interned.LoadOrStore(s, s)
+	return v.(string)
 }

@@ -74,9 +74,9 @@ func TestTrimServiceAccount(t *testing.T) {
 			m, ok := out.(*metav1.PartialObjectMetadata)
 			require.True(t, ok)
 			assert.Equal(t, tc.want, m.Annotations)
-			assert.Equal(t, in.TypeMeta, m.TypeMeta)
+			assert.Equal(t, serviceAccountType, m.TypeMeta)
 			assert.Equal(t, metav1.ObjectMeta{
-				Namespace: ns, Name: "web", UID: in.UID, ResourceVersion: "4711", CreationTimestamp: created, Annotations: tc.want,
+				Namespace: ns, Name: "web", ResourceVersion: "4711", CreationTimestamp: created, Annotations: tc.want,
 			}, m.ObjectMeta, "identity, age and compat annotations only: no labels, managed fields, owners, finalizers")
 		})
 	}
@@ -89,8 +89,8 @@ func TestTrimNamespace(t *testing.T) {
 	require.NoError(t, err)
 	m, ok := out.(*metav1.PartialObjectMetadata)
 	require.True(t, ok)
-	assert.Equal(t, in.TypeMeta, m.TypeMeta)
-	assert.Equal(t, metav1.ObjectMeta{Name: ns, UID: in.UID, ResourceVersion: "4711", Labels: labels}, m.ObjectMeta,
+	assert.Equal(t, namespaceType, m.TypeMeta)
+	assert.Equal(t, metav1.ObjectMeta{Name: ns, ResourceVersion: "4711", Labels: labels}, m.ObjectMeta,
 		"labels (for namespaceSelectors) and identity only")
 }
 
@@ -108,19 +108,22 @@ func TestTrimPolicyObject(t *testing.T) {
 		in   any
 		want any
 	}{
-		"IdentityAssociation loses managed fields and annotations, keeps spec, status, labels": {
+		"IdentityAssociation keeps only identity and spec": {
 			in: ia.DeepCopy(),
 			want: func() any {
 				w := ia.DeepCopy()
-				w.ManagedFields, w.Annotations = nil, nil
+				w.TypeMeta = associationType
+				w.ManagedFields, w.Annotations, w.Labels, w.UID = nil, nil, nil, ""
+				w.Status = v1alpha1.IdentityAssociationStatus{}
 				return w
 			}(),
 		},
-		"RegistryAttachment loses managed fields and annotations, keeps spec": {
+		"RegistryAttachment keeps only identity and spec": {
 			in: ra.DeepCopy(),
 			want: func() any {
 				w := ra.DeepCopy()
-				w.ManagedFields, w.Annotations = nil, nil
+				w.TypeMeta = attachmentType
+				w.ManagedFields, w.Annotations, w.Labels, w.UID = nil, nil, nil, ""
 				return w
 			}(),
 		},
