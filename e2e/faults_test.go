@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/lanyard-dev/lanyard/policy"
 	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
@@ -82,6 +83,18 @@ func TestAPIServerRestart(t *testing.T) {
 		return k8s.Create(ctx(t), newPod(ns, "after", "app")) == nil
 	}, 30*time.Second, 200*time.Millisecond)
 	assert.Equal(t, "azure", stored(t, ns, "after").Annotations[policy.AnnotationInjected])
+
+	// lanyard's informers resume watching: policy created after the restart reaches its cache
+	// (after the outage the reflectors retry with backoff, so this can take a few seconds).
+	attachment(t, ns+"-after-restart", v1alpha1.RegistryAttachmentSpec{Registry: "resumed.azurecr.io",
+		Pull: v1alpha1.PullMethod{ImagePullSecret: &v1alpha1.SecretReference{Name: "resumed-pull"}}})
+	require.Eventually(t, func() bool {
+		p := newPod(ns, "resumed", "app", "resumed.azurecr.io/app:1")
+		if err := k8s.Create(ctx(t), p, client.DryRunAll); err != nil {
+			return false
+		}
+		return len(p.Spec.ImagePullSecrets) == 1 && p.Spec.ImagePullSecrets[0].Name == "resumed-pull"
+	}, 60*time.Second, 250*time.Millisecond, "lanyard's caches catch up after the API server restart")
 }
 
 func podReview(t *testing.T, ns string, pod *corev1.Pod) []byte {

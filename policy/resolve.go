@@ -21,10 +21,10 @@ import (
 type Reader interface {
 	// Namespace returns a namespace's metadata.
 	Namespace(ctx context.Context, name string) (*metav1.ObjectMeta, error)
-	// ServiceAccount returns a ServiceAccount's metadata (lanyard never needs its secrets).
-	ServiceAccount(ctx context.Context, namespace, name string) (*metav1.ObjectMeta, error)
-	// IdentityAssociations returns every association naming namespace/serviceAccount.
-	IdentityAssociations(ctx context.Context, namespace, serviceAccount string) ([]*v1alpha1.IdentityAssociation, error)
+	// ServiceAccount returns a ServiceAccount's metadata (nil when it does not exist; lanyard never
+	// needs its secrets) and every IdentityAssociation naming it. Both come from one call so that
+	// a reader that must go to the API server on a cache miss does so once.
+	ServiceAccount(ctx context.Context, namespace, name string) (*metav1.ObjectMeta, []*v1alpha1.IdentityAssociation, error)
 	// RegistryAttachments returns every registry attachment.
 	RegistryAttachments(ctx context.Context) ([]*v1alpha1.RegistryAttachment, error)
 }
@@ -66,15 +66,12 @@ func (r *Resolver) Resolve(ctx context.Context, s Subject) (*Applied, error) {
 	}
 	out := &Applied{Namespace: s.Namespace, ServiceAccountName: sa}
 
-	associations, err := r.reader.IdentityAssociations(ctx, s.Namespace, sa)
+	saMeta, associations, err := r.reader.ServiceAccount(ctx, s.Namespace, sa)
 	if err != nil {
-		return nil, fmt.Errorf("looking up IdentityAssociations for %s/%s: %w", s.Namespace, sa, err)
+		return nil, fmt.Errorf("looking up ServiceAccount %s/%s and its IdentityAssociations: %w", s.Namespace, sa, err)
 	}
-	var saMeta *metav1.ObjectMeta
-	if r.opts.CompatAnnotations {
-		if saMeta, err = r.reader.ServiceAccount(ctx, s.Namespace, sa); err != nil {
-			return nil, fmt.Errorf("looking up ServiceAccount %s/%s: %w", s.Namespace, sa, err)
-		}
+	if !r.opts.CompatAnnotations {
+		saMeta = nil // its annotations mean nothing then
 	}
 	if err := r.resolveIdentity(out, associations, saMeta); err != nil {
 		return nil, err

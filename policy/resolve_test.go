@@ -45,20 +45,12 @@ func (r *testReader) Namespace(ctx context.Context, name string) (*metav1.Object
 	return r.Static.Namespace(ctx, name)
 }
 
-func (r *testReader) ServiceAccount(ctx context.Context, namespace, name string) (*metav1.ObjectMeta, error) {
+func (r *testReader) ServiceAccount(ctx context.Context, namespace, name string) (*metav1.ObjectMeta, []*v1alpha1.IdentityAssociation, error) {
 	r.calls["ServiceAccount"] = append(r.calls["ServiceAccount"], namespace+"/"+name)
 	if r.failOn == "ServiceAccount" {
-		return nil, errLookup
+		return nil, nil, errLookup
 	}
 	return r.Static.ServiceAccount(ctx, namespace, name)
-}
-
-func (r *testReader) IdentityAssociations(ctx context.Context, namespace, sa string) ([]*v1alpha1.IdentityAssociation, error) {
-	r.calls["IdentityAssociations"] = append(r.calls["IdentityAssociations"], namespace+"/"+sa)
-	if r.failOn == "IdentityAssociations" {
-		return nil, errLookup
-	}
-	return r.Static.IdentityAssociations(ctx, namespace, sa)
 }
 
 func (r *testReader) RegistryAttachments(ctx context.Context) ([]*v1alpha1.RegistryAttachment, error) {
@@ -113,8 +105,8 @@ func TestResolveLookupErrorsFailClosed(t *testing.T) {
 		compat  bool
 		wantMsg string
 	}{
-		"IdentityAssociations": {failOn: "IdentityAssociations", wantMsg: "looking up IdentityAssociations for payments/api"},
-		"ServiceAccount":       {failOn: "ServiceAccount", compat: true, wantMsg: "looking up ServiceAccount payments/api"},
+		"ServiceAccount, compat off": {failOn: "ServiceAccount", wantMsg: "looking up ServiceAccount payments/api and its IdentityAssociations"},
+		"ServiceAccount, compat on":  {failOn: "ServiceAccount", compat: true, wantMsg: "looking up ServiceAccount payments/api and its IdentityAssociations"},
 		"RegistryAttachments":  {failOn: "RegistryAttachments", wantMsg: "listing RegistryAttachments"},
 		"Namespace":            {failOn: "Namespace", wantMsg: "looking up Namespace payments"},
 	}
@@ -360,8 +352,7 @@ func TestResolveCompatAnnotationsOff(t *testing.T) {
 	require.NoError(t, err, "malformed annotations are not even read")
 	assert.True(t, applied.Identity.Empty())
 	assert.Empty(t, applied.Issues)
-	assert.Empty(t, r.calls["ServiceAccount"], "the ServiceAccount is not looked up")
-	assert.Equal(t, []string{"ns/app"}, r.calls["IdentityAssociations"])
+	assert.Equal(t, []string{"ns/app"}, r.calls["ServiceAccount"], "one lookup, annotations ignored")
 }
 
 func TestResolveAssociationBeatsAnnotations(t *testing.T) {
@@ -411,7 +402,7 @@ func TestResolveEmptyServiceAccountIsDefault(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "default", applied.ServiceAccountName)
 	assert.Equal(t, "IdentityAssociation assoc", applied.Identity.Source)
-	assert.Equal(t, []string{"ns/default"}, r.calls["IdentityAssociations"])
+	assert.Equal(t, []string{"ns/default"}, r.calls["ServiceAccount"])
 	assert.Equal(t, []string{"ns/default"}, r.calls["ServiceAccount"])
 }
 

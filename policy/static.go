@@ -62,19 +62,19 @@ func (s *Static) Namespace(_ context.Context, name string) (*metav1.ObjectMeta, 
 }
 
 // ServiceAccount implements Reader.
-func (s *Static) ServiceAccount(_ context.Context, namespace, name string) (*metav1.ObjectMeta, error) {
-	return s.serviceAccounts[namespace+"/"+name], nil
+func (s *Static) ServiceAccount(_ context.Context, namespace, name string) (*metav1.ObjectMeta, []*v1alpha1.IdentityAssociation, error) {
+	return s.serviceAccounts[namespace+"/"+name], s.AssociationsFor(namespace, name), nil
 }
 
-// IdentityAssociations implements Reader.
-func (s *Static) IdentityAssociations(_ context.Context, namespace, serviceAccount string) ([]*v1alpha1.IdentityAssociation, error) {
+// AssociationsFor returns the associations naming namespace/serviceAccount.
+func (s *Static) AssociationsFor(namespace, serviceAccount string) []*v1alpha1.IdentityAssociation {
 	var out []*v1alpha1.IdentityAssociation
 	for _, ia := range s.associations {
 		if ia.Spec.Namespace == namespace && ia.Spec.ServiceAccountName == serviceAccount {
 			out = append(out, ia)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // RegistryAttachments implements Reader.

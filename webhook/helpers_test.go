@@ -211,12 +211,8 @@ func (r failingReader) Namespace(context.Context, string) (*metav1.ObjectMeta, e
 	return nil, r.err
 }
 
-func (r failingReader) ServiceAccount(context.Context, string, string) (*metav1.ObjectMeta, error) {
-	return nil, r.err
-}
-
-func (r failingReader) IdentityAssociations(context.Context, string, string) ([]*v1alpha1.IdentityAssociation, error) {
-	return nil, r.err
+func (r failingReader) ServiceAccount(context.Context, string, string) (*metav1.ObjectMeta, []*v1alpha1.IdentityAssociation, error) {
+	return nil, nil, r.err
 }
 
 func (r failingReader) RegistryAttachments(context.Context) ([]*v1alpha1.RegistryAttachment, error) {
@@ -226,7 +222,7 @@ func (r failingReader) RegistryAttachments(context.Context) ([]*v1alpha1.Registr
 // panickingReader panics in resolution (a bug in a reader must not take the webhook down).
 type panickingReader struct{ *policy.Static }
 
-func (panickingReader) IdentityAssociations(context.Context, string, string) ([]*v1alpha1.IdentityAssociation, error) {
+func (panickingReader) ServiceAccount(context.Context, string, string) (*metav1.ObjectMeta, []*v1alpha1.IdentityAssociation, error) {
 	panic("reader bug")
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -516,11 +517,11 @@ type switchingReader struct {
 	panics bool
 }
 
-func (r *switchingReader) IdentityAssociations(ctx context.Context, namespace, sa string) ([]*v1alpha1.IdentityAssociation, error) {
+func (r *switchingReader) ServiceAccount(ctx context.Context, namespace, sa string) (*metav1.ObjectMeta, []*v1alpha1.IdentityAssociation, error) {
 	if r.panics {
 		panic("reader bug")
 	}
-	return r.Static.IdentityAssociations(ctx, namespace, sa)
+	return r.Static.ServiceAccount(ctx, namespace, sa)
 }
 
 // TestReviewWithoutMetrics pins that metrics are optional (nil Metrics).

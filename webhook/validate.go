@@ -81,7 +81,7 @@ func (v *AssociationValidator) allowWithWarnings(ctx context.Context, ia *v1alph
 		warnings = append(warnings, "spec.azure.tenantID is empty and lanyard has no --azure-tenant-id: pods will not get the Azure identity")
 	}
 	if v.Reader != nil {
-		if sa, err := v.Reader.ServiceAccount(ctx, ia.Spec.Namespace, ia.Spec.ServiceAccountName); err == nil && sa == nil {
+		if sa, _, err := v.Reader.ServiceAccount(ctx, ia.Spec.Namespace, ia.Spec.ServiceAccountName); err == nil && sa == nil {
 			warnings = append(warnings, fmt.Sprintf("ServiceAccount %s/%s does not exist (yet)", ia.Spec.Namespace, ia.Spec.ServiceAccountName))
 		}
 	}

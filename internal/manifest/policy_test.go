@@ -135,7 +135,7 @@ func TestPolicyAddServiceAccountNamespace(t *testing.T) {
 			require.NoError(t, p.Add(docs, "team-default"))
 			assert.True(t, p.HasServiceAccount(tc.wantNamespace, "api"))
 			assert.Equal(t, docs[0], p.Origin["ServiceAccount/"+tc.wantNamespace+"/api"])
-			sa, err := p.ServiceAccount(context.Background(), tc.wantNamespace, "api")
+			sa, _, err := p.ServiceAccount(context.Background(), tc.wantNamespace, "api")
 			require.NoError(t, err)
 			require.NotNil(t, sa)
 			assert.Equal(t, tc.wantNamespace, sa.Namespace)

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -79,20 +78,7 @@ type Reader struct {
 	attachmentList atomic.Pointer[[]*v1alpha1.RegistryAttachment]
 	synced         atomic.Bool
 
-	// liveMemo keeps live ServiceAccount reads for liveMemoTTL: one resolution asks for a
-	// ServiceAccount's associations and then its annotations, and must not pay (nor spend rate
-	// limit on) two live reads; nor must a burst of pods of one new ServiceAccount.
-	memoMu   sync.Mutex
-	liveMemo map[string]memoEntry
 }
-
-type memoEntry struct {
-	at  time.Time
-	res *liveAccount
-}
-
-// liveMemoTTL is short: the memo only bridges the informer's lag.
-const liveMemoTTL = time.Second
 
 var _ policy.Reader = (*Reader)(nil)
 
@@ -245,45 +231,33 @@ func (r *Reader) RebuildAttachments() {
 	r.attachmentList.Store(&list)
 }
 
-// IdentityAssociations implements policy.Reader. When the ServiceAccount itself is not cached yet,
-// the cache cannot be trusted for its associations either: both are read live.
-func (r *Reader) IdentityAssociations(ctx context.Context, namespace, serviceAccount string) ([]*v1alpha1.IdentityAssociation, error) {
-	if sa, ok := r.cachedMeta(r.accounts, namespace+"/"+serviceAccount); ok {
-		cached, err := r.cachedAssociations(namespace, serviceAccount)
+// ServiceAccount implements policy.Reader. When the ServiceAccount is not cached yet, the cache
+// cannot be trusted for its associations either: both are read live, in one go.
+func (r *Reader) ServiceAccount(ctx context.Context, namespace, name string) (*metav1.ObjectMeta, []*v1alpha1.IdentityAssociation, error) {
+	if sa, ok := r.cachedMeta(r.accounts, namespace+"/"+name); ok {
+		cached, err := r.cachedAssociations(namespace, name)
 		if err != nil || len(cached) > 0 || !r.recent(sa) {
-			return cached, err
+			return sa, cached, err
 		}
 		// A new ServiceAccount without an association yet: its association may be in flight.
 		// Best effort within a short budget: under a burst of new ServiceAccounts (most have no
 		// association) the cache's answer stands rather than failing pods.
-		res, err := r.liveServiceAccount(ctx, namespace, serviceAccount, recentBudget(r.opts.LiveTimeout))
+		res, err := r.liveServiceAccount(ctx, namespace, name, recentBudget(r.opts.LiveTimeout))
 		if err != nil {
-			return cached, nil
+			return sa, cached, nil
 		}
-		return res.associations, nil
+		return sa, res.associations, nil
 	}
-	res, err := r.liveServiceAccount(ctx, namespace, serviceAccount, r.opts.LiveTimeout)
+	res, err := r.liveServiceAccount(ctx, namespace, name, r.opts.LiveTimeout)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return res.associations, nil
+	return res.account, res.associations, nil
 }
 
 // recentBudget bounds the best-effort live check of a recent ServiceAccount.
 func recentBudget(liveTimeout time.Duration) time.Duration {
 	return min(liveTimeout, 500*time.Millisecond)
-}
-
-// ServiceAccount implements policy.Reader.
-func (r *Reader) ServiceAccount(ctx context.Context, namespace, name string) (*metav1.ObjectMeta, error) {
-	if m, ok := r.cachedMeta(r.accounts, namespace+"/"+name); ok {
-		return m, nil
-	}
-	res, err := r.liveServiceAccount(ctx, namespace, name, r.opts.LiveTimeout)
-	if err != nil {
-		return nil, err
-	}
-	return res.account, nil
 }
 
 // Namespace implements policy.Reader.
@@ -358,10 +332,6 @@ type liveAccount struct {
 
 // liveServiceAccount reads a ServiceAccount's metadata and its associations from the API server.
 func (r *Reader) liveServiceAccount(ctx context.Context, namespace, name string, budget time.Duration) (*liveAccount, error) {
-	key := namespace + "/" + name
-	if res := r.memo(key); res != nil {
-		return res, nil
-	}
 	v, err := r.liveRead(ctx, "serviceaccounts", "sa/"+namespace+"/"+name, budget, func(ctx context.Context) (any, error) {
 		res := &liveAccount{}
 		m := serviceAccountMeta()
@@ -387,9 +357,7 @@ func (r *Reader) liveServiceAccount(ctx context.Context, namespace, name string,
 	if err != nil {
 		return nil, fmt.Errorf("serviceaccount %s/%s not cached and live read failed: %w", namespace, name, err)
 	}
-	res := v.(*liveAccount)
-	r.remember(key, res)
-	return res, nil
+	return v.(*liveAccount), nil
 }
 
 func (r *Reader) now() time.Time {
@@ -399,31 +367,6 @@ func (r *Reader) now() time.Time {
 	return time.Now()
 }
 
-func (r *Reader) memo(key string) *liveAccount {
-	r.memoMu.Lock()
-	defer r.memoMu.Unlock()
-	if e, ok := r.liveMemo[key]; ok && r.now().Sub(e.at) < liveMemoTTL {
-		return e.res
-	}
-	return nil
-}
-
-func (r *Reader) remember(key string, res *liveAccount) {
-	r.memoMu.Lock()
-	defer r.memoMu.Unlock()
-	now := r.now()
-	if r.liveMemo == nil {
-		r.liveMemo = map[string]memoEntry{}
-	}
-	if len(r.liveMemo) >= 1024 { // bounded: drop what has expired
-		for k, e := range r.liveMemo {
-			if now.Sub(e.at) >= liveMemoTTL {
-				delete(r.liveMemo, k)
-			}
-		}
-	}
-	r.liveMemo[key] = memoEntry{at: now, res: res}
-}
 
 // liveRead runs fn once for concurrent callers of the same key, within the rate limit and the
 // budget. The shared call is not bound to any one caller's context.

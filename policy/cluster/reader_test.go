@@ -208,7 +208,7 @@ func TestReaderServiceAccountLookups(t *testing.T) {
 			opts.OnMiss = func(resource string) { misses = append(misses, resource) }
 			r := newTestReader(t, s, l, opts)
 
-			sa, err := r.ServiceAccount(t.Context(), ns, "web")
+			sa, ias, err := r.ServiceAccount(t.Context(), ns, "web")
 			require.NoError(t, err)
 			if tc.wantSA {
 				require.NotNil(t, sa)
@@ -221,12 +221,8 @@ func TestReaderServiceAccountLookups(t *testing.T) {
 			assert.Equal(t, tc.wantGets, l.gets.Load(), "live GETs")
 			assert.Equal(t, tc.wantLists, l.lists.Load(), "live LISTs")
 
-			ias, err := r.IdentityAssociations(t.Context(), ns, "web")
-			require.NoError(t, err)
 			assert.Equal(t, tc.wantIA, names(ias))
-			assert.Equal(t, len(tc.wantMisses), len(misses), "one live read serves both lookups: %v", misses)
-			assert.Equal(t, tc.wantGets, l.gets.Load(), "no second live GET for the associations")
-			assert.Equal(t, tc.wantLists, l.lists.Load(), "no second live LIST for the associations")
+			assert.Equal(t, len(tc.wantMisses), len(misses), "one live read for the ServiceAccount and its associations: %v", misses)
 			for _, m := range misses {
 				assert.Contains(t, tc.wantMisses, m)
 			}
@@ -302,7 +298,7 @@ func TestReaderLiveFailures(t *testing.T) {
 		},
 		"a LIST error is an error naming the associations": {
 			setup:   func(l *live) { l.listErr = errAPI },
-			lookup:  lookupIA,
+			lookup:  lookupSA,
 			wantIs:  errAPI,
 			wantMsg: []string{"serviceaccount team-a/web", "listing IdentityAssociations", errAPI.Error()},
 		},
@@ -356,15 +352,10 @@ func TestReaderLiveFailures(t *testing.T) {
 }
 
 func lookupSA(ctx context.Context, r *Reader) error {
-	sa, err := r.ServiceAccount(ctx, ns, "web")
+	sa, _, err := r.ServiceAccount(ctx, ns, "web")
 	if err == nil && sa == nil {
 		return errors.New("nil, nil")
 	}
-	return err
-}
-
-func lookupIA(ctx context.Context, r *Reader) error {
-	_, err := r.IdentityAssociations(ctx, ns, "web")
 	return err
 }
 
@@ -394,7 +385,7 @@ func TestReaderConcurrentMissesShareOneRead(t *testing.T) {
 	results := make([]*metav1.ObjectMeta, callers)
 	for i := range callers {
 		wg.Go(func() {
-			results[i], errs[i] = r.ServiceAccount(context.Background(), ns, "web")
+			results[i], _, errs[i] = r.ServiceAccount(context.Background(), ns, "web")
 		})
 	}
 	wg.Wait()
@@ -423,12 +414,12 @@ func TestReaderRateLimit(t *testing.T) {
 	opts := Options{LiveQPS: 0.01, LiveBurst: 1, LiveTimeout: 200 * time.Millisecond}
 	r := newTestReader(t, newStores(), l, opts)
 
-	sa, err := r.ServiceAccount(t.Context(), ns, "web")
+	sa, _, err := r.ServiceAccount(t.Context(), ns, "web")
 	require.NoError(t, err, "the burst allows the first miss")
 	require.NotNil(t, sa)
 
 	start := time.Now()
-	_, err = r.ServiceAccount(t.Context(), ns, "api")
+	_, _, err = r.ServiceAccount(t.Context(), ns, "api")
 	elapsed := time.Since(start)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "rate limit of live reads")
@@ -585,30 +576,10 @@ func TestReaderRecentServiceAccount(t *testing.T) {
 			opts.RecentWindow, opts.Now = time.Minute, func() time.Time { return now }
 			r := newTestReader(t, s, l, opts)
 
-			ias, err := r.IdentityAssociations(t.Context(), ns, "web")
+			_, ias, err := r.ServiceAccount(t.Context(), ns, "web")
 			require.NoError(t, err)
 			assert.Equal(t, tc.wantIA, names(ias))
 			assert.Equal(t, tc.wantGets, l.gets.Load())
 		})
 	}
-}
-
-// A live read is remembered for a moment only: it bridges the informer's lag, it is not a cache.
-func TestReaderLiveMemoExpires(t *testing.T) {
-	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	opts := testOptions()
-	opts.Now = func() time.Time { return now }
-	l := newLive(t)
-	r := newTestReader(t, newStores(), l, opts)
-
-	_, err := r.IdentityAssociations(t.Context(), "apps", "web")
-	require.NoError(t, err)
-	_, err = r.ServiceAccount(t.Context(), "apps", "web")
-	require.NoError(t, err)
-	assert.Equal(t, int32(1), l.gets.Load(), "within the memo's lifetime: one live read")
-
-	now = now.Add(2 * time.Second)
-	_, err = r.ServiceAccount(t.Context(), "apps", "web")
-	require.NoError(t, err)
-	assert.Equal(t, int32(2), l.gets.Load(), "after it: read live again")
 }
