@@ -107,8 +107,8 @@ func TestResolveLookupErrorsFailClosed(t *testing.T) {
 	}{
 		"ServiceAccount, compat off": {failOn: "ServiceAccount", wantMsg: "looking up ServiceAccount payments/api and its IdentityAssociations"},
 		"ServiceAccount, compat on":  {failOn: "ServiceAccount", compat: true, wantMsg: "looking up ServiceAccount payments/api and its IdentityAssociations"},
-		"RegistryAttachments":  {failOn: "RegistryAttachments", wantMsg: "listing RegistryAttachments"},
-		"Namespace":            {failOn: "Namespace", wantMsg: "looking up Namespace payments"},
+		"RegistryAttachments":        {failOn: "RegistryAttachments", wantMsg: "listing RegistryAttachments"},
+		"Namespace":                  {failOn: "Namespace", wantMsg: "looking up Namespace payments"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -77,7 +77,6 @@ type Reader struct {
 	// allocate a list per request.
 	attachmentList atomic.Pointer[[]*v1alpha1.RegistryAttachment]
 	synced         atomic.Bool
-
 }
 
 var _ policy.Reader = (*Reader)(nil)
@@ -366,7 +365,6 @@ func (r *Reader) now() time.Time {
 	}
 	return time.Now()
 }
-
 
 // liveRead runs fn once for concurrent callers of the same key, within the rate limit and the
 // budget. The shared call is not bound to any one caller's context.
