@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -272,4 +273,33 @@ func TestInvalidAnnotationDenied(t *testing.T) {
 	assert.Contains(t, err.Error(), `admission webhook "pods.lanyard.dev" denied the request`)
 	assert.Contains(t, err.Error(), "lanyard.dev/token-expiration")
 	assert.Contains(t, err.Error(), "between 600 and 86400")
+}
+
+// The status reconciler reports each association's state for kubectl get.
+func TestAssociationStatus(t *testing.T) {
+	ns := namespace(t, true)
+	ready := association(t, ns, "app", v1alpha1.IdentityAssociationSpec{AWS: &v1alpha1.AWSIdentity{RoleARN: roleARN, Mode: v1alpha1.AWSModeIRSA}})
+	serviceAccount(t, ns, "app", nil)
+	orphan := association(t, ns, "ghost", v1alpha1.IdentityAssociationSpec{GCP: &v1alpha1.GCPIdentity{WorkloadIdentityProvider: provider}})
+
+	condition := func(name, cond string) (string, string) {
+		ia := &v1alpha1.IdentityAssociation{}
+		if err := k8s.Get(ctx(t), types.NamespacedName{Name: name}, ia); err != nil {
+			return "", ""
+		}
+		for _, c := range ia.Status.Conditions {
+			if c.Type == cond {
+				return string(c.Status), ia.Status.Providers
+			}
+		}
+		return "", ia.Status.Providers
+	}
+	require.Eventually(t, func() bool {
+		s, p := condition(ready.Name, v1alpha1.ConditionReady)
+		return s == "True" && p == "aws(IRSA)"
+	}, 30*time.Second, 100*time.Millisecond, "the association whose ServiceAccount exists becomes Ready")
+	require.Eventually(t, func() bool {
+		s, _ := condition(orphan.Name, v1alpha1.ConditionServiceAccountFound)
+		return s == "False"
+	}, 30*time.Second, 100*time.Millisecond, "the one without a ServiceAccount says so")
 }

@@ -1,0 +1,88 @@
+package status
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
+)
+
+func association(name string, spec v1alpha1.IdentityAssociationSpec) *v1alpha1.IdentityAssociation {
+	spec.Namespace, spec.ServiceAccountName = "shop", "web"
+	return &v1alpha1.IdentityAssociation{ObjectMeta: metav1.ObjectMeta{Name: name, Generation: 3}, Spec: spec}
+}
+
+func TestCompute(t *testing.T) {
+	aws := v1alpha1.IdentityAssociationSpec{AWS: &v1alpha1.AWSIdentity{RoleARN: "arn:aws:iam::111122223333:role/r"}}
+	all := v1alpha1.IdentityAssociationSpec{
+		AWS:   &v1alpha1.AWSIdentity{RoleARN: "arn:aws:iam::111122223333:role/r", Mode: v1alpha1.AWSModeIRSA},
+		Azure: &v1alpha1.AzureIdentity{ClientID: "8b9f7a3c-1d2e-4f50-9a6b-7c8d9e0f1a2b"},
+		GCP:   &v1alpha1.GCPIdentity{WorkloadIdentityProvider: "projects/1/locations/global/workloadIdentityPools/pool/providers/prov"},
+	}
+	tests := map[string]struct {
+		ia            *v1alpha1.IdentityAssociation
+		others        []string
+		accountExists bool
+		wantReady     metav1.ConditionStatus
+		wantReason    string
+		wantConflict  metav1.ConditionStatus
+		wantFound     metav1.ConditionStatus
+		wantProviders string
+	}{
+		"unique with its ServiceAccount is ready": {
+			ia: association("a", aws), accountExists: true,
+			wantReady: metav1.ConditionTrue, wantReason: "Ready", wantConflict: metav1.ConditionFalse, wantFound: metav1.ConditionTrue,
+			wantProviders: "aws(PodIdentity)",
+		},
+		"a second claimant is a conflict and not ready": {
+			ia: association("a", all), others: []string{"b"}, accountExists: true,
+			wantReady: metav1.ConditionFalse, wantReason: "Conflict", wantConflict: metav1.ConditionTrue, wantFound: metav1.ConditionTrue,
+			wantProviders: "aws(IRSA),azure,gcp",
+		},
+		"a missing ServiceAccount is not ready": {
+			ia: association("a", aws), accountExists: false,
+			wantReady: metav1.ConditionFalse, wantReason: "ServiceAccountNotFound", wantConflict: metav1.ConditionFalse, wantFound: metav1.ConditionFalse,
+			wantProviders: "aws(PodIdentity)",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			claimants := []*v1alpha1.IdentityAssociation{tc.ia}
+			for _, o := range tc.others {
+				claimants = append(claimants, association(o, aws))
+			}
+			st := Compute(tc.ia, claimants, tc.accountExists)
+			assert.Equal(t, int64(3), st.ObservedGeneration)
+			assert.Equal(t, tc.wantProviders, st.Providers)
+			ready := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady)
+			if assert.NotNil(t, ready) {
+				assert.Equal(t, tc.wantReady, ready.Status)
+				assert.Equal(t, tc.wantReason, ready.Reason)
+				assert.Equal(t, int64(3), ready.ObservedGeneration)
+			}
+			assert.Equal(t, tc.wantConflict, meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionConflict).Status)
+			assert.Equal(t, tc.wantFound, meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionServiceAccountFound).Status)
+			if len(tc.others) > 0 {
+				assert.Contains(t, meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionConflict).Message, "also claimed by b")
+			}
+		})
+	}
+}
+
+// An unchanged status is recognised as such (no write), and transition times are kept.
+func TestComputeIsStable(t *testing.T) {
+	ia := association("a", v1alpha1.IdentityAssociationSpec{AWS: &v1alpha1.AWSIdentity{RoleARN: "arn:aws:iam::111122223333:role/r"}})
+	first := Compute(ia, []*v1alpha1.IdentityAssociation{ia}, true)
+	ia.Status = first
+	second := Compute(ia, []*v1alpha1.IdentityAssociation{ia}, true)
+	assert.True(t, equalStatus(first, second))
+	for _, c := range first.Conditions {
+		assert.Equal(t, c.LastTransitionTime, meta.FindStatusCondition(second.Conditions, c.Type).LastTransitionTime)
+	}
+	ia.Status = second
+	third := Compute(ia, []*v1alpha1.IdentityAssociation{ia}, false)
+	assert.False(t, equalStatus(second, third), "a lost ServiceAccount changes the status")
+}
