@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -119,16 +120,29 @@ func podReview(t *testing.T, ns string, pod *corev1.Pod) []byte {
 // sendReview posts a review to lanyard over TLS, trusting envtest's webhook CA.
 func sendReview(t *testing.T, body []byte) *admissionv1.AdmissionReview {
 	t.Helper()
-	wio := &testEnv.WebhookInstallOptions
-	pool := x509.NewCertPool()
-	require.True(t, pool.AppendCertsFromPEM(wio.LocalServingCAData))
-	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
-	url := "https://" + net.JoinHostPort(wio.LocalServingHost, strconv.Itoa(wio.LocalServingPort)) + "/mutate-v1-pod"
-	resp, err := c.Post(url, "application/json", bytes.NewReader(body))
+	out, err := trySendReview(body)
 	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	out := &admissionv1.AdmissionReview{}
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(out))
 	return out
+}
+
+var reviewClient = sync.OnceValue(func() *http.Client {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(testEnv.WebhookInstallOptions.LocalServingCAData)
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+})
+
+// trySendReview is sendReview for goroutines: it reports failures instead of failing the test.
+func trySendReview(body []byte) (*admissionv1.AdmissionReview, error) {
+	wio := &testEnv.WebhookInstallOptions
+	url := "https://" + net.JoinHostPort(wio.LocalServingHost, strconv.Itoa(wio.LocalServingPort)) + "/mutate-v1-pod"
+	resp, err := reviewClient().Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	out := &admissionv1.AdmissionReview{}
+	return out, json.NewDecoder(resp.Body).Decode(out)
 }

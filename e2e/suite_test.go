@@ -99,6 +99,9 @@ func run(m *testing.M) (int, error) {
 // lanyardProcess is `lanyard serve` (webhook.Run, the same code) running in this process against
 // envtest, restartable for fault scenarios.
 type lanyardProcess struct {
+	// shutdownDelay is the process's --shutdown-delay.
+	shutdownDelay time.Duration
+
 	mu         sync.Mutex
 	cancel     context.CancelFunc
 	done       chan error
@@ -125,7 +128,7 @@ func (l *lanyardProcess) Start() error {
 		Policy:        policy.Options{CompatAnnotations: true, DefaultAzureTenantID: "72f988bf-86f1-41af-91ab-2d7cd011db47"},
 		Mutate:        mutate.Options{},
 		Live:          cluster.DefaultOptions(),
-		ShutdownDelay: 0,
+		ShutdownDelay: l.shutdownDelay,
 		Log:           logger(),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
