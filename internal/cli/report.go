@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/lanyard-dev/lanyard/internal/offline"
 	"github.com/lanyard-dev/lanyard/policy"
@@ -58,16 +59,7 @@ func status(w *offline.Workload) string {
 	return "nothing applies"
 }
 
-func join(items []string) string {
-	s := ""
-	for i, it := range items {
-		if i > 0 {
-			s += ", "
-		}
-		s += it
-	}
-	return s
-}
+func join(items []string) string { return strings.Join(items, ", ") }
 
 func countSeverity(findings []offline.Finding, sev policy.Severity) int {
 	n := 0
