@@ -27,7 +27,7 @@ func servedSerial() (*big.Int, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	return conn.ConnectionState().PeerCertificates[0].SerialNumber, nil
 }
 

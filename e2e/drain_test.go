@@ -62,7 +62,7 @@ func TestGracefulDrain(t *testing.T) {
 		if err != nil {
 			return true
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		return resp.StatusCode != http.StatusOK
 	}, time.Second, 20*time.Millisecond, "readiness fails as soon as the drain starts")
 	time.Sleep(time.Second) // still inside the 2 s shutdown delay
@@ -72,7 +72,8 @@ func TestGracefulDrain(t *testing.T) {
 	assert.Positive(t, sent.Load())
 	assert.Zero(t, failed.Load(), "no admission failed during the drain (%d sent)", sent.Load())
 	select {
-	case <-l.done:
+	case err := <-l.done:
+		assert.NoError(t, err, "a clean shutdown")
 	case <-time.After(30 * time.Second):
 		t.Fatal("lanyard did not shut down after the delay")
 	}

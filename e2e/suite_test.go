@@ -69,7 +69,7 @@ func run(m *testing.M) (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	defer os.RemoveAll(certDir)
+	defer func() { _ = os.RemoveAll(certDir) }()
 	apiServer := testEnv.ControlPlane.GetAPIServer()
 	apiServer.CertDir = certDir // fixed, so a restarted API server keeps its CA and serving certificate
 	apiServer.StopTimeout = 60 * time.Second
@@ -153,7 +153,7 @@ func (l *lanyardProcess) waitReady(timeout time.Duration) error {
 		}
 		resp, err := http.Get("http://" + l.healthAddr + "/readyz")
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
@@ -171,7 +171,10 @@ func (l *lanyardProcess) Stop() {
 	}
 	l.cancel()
 	select {
-	case <-l.done:
+	case err := <-l.done:
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: lanyard stopped with:", err)
+		}
 	case <-time.After(60 * time.Second):
 	}
 	l.cancel = nil
@@ -182,8 +185,8 @@ func freeAddr() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	addr := ln.Addr().String()
+	return addr, ln.Close()
 }
 
 func logger() logr.Logger {

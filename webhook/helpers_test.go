@@ -135,7 +135,7 @@ func do(t testing.TB, c *http.Client, req *http.Request) httpResult {
 	t.Helper()
 	resp, err := c.Do(req)
 	require.NoError(t, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return httpResult{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), body: b}

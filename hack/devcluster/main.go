@@ -124,7 +124,7 @@ func applyPaths(env *envtest.Environment, paths []string, webhookAddr string) er
 			fmt.Printf("waiting for lanyard serve on %s to create the IdentityAssociations...\n", webhookAddr)
 			for {
 				if conn, err := net.DialTimeout("tcp", webhookAddr, time.Second); err == nil {
-					conn.Close()
+					_ = conn.Close()
 					break
 				}
 				time.Sleep(500 * time.Millisecond)

@@ -122,7 +122,7 @@ func writeJSON(w io.Writer, outputs []offline.Output) error {
 			items = append(items, o.Doc.JSON)
 		}
 	}
-	var v any = items
+	var v any
 	switch len(items) {
 	case 0:
 		return nil
