@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -104,7 +105,15 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	metrics := NewMetrics(crmetrics.Registry)
 	live := cfg.Live
 	live.OnMiss = metrics.LookupMiss
-	reader, err := cluster.NewReader(mgrCtx, mgr.GetCache(), mgr.GetAPIReader(), live)
+	// Live lookups get a client of their own (own connection pool and rate limiter), so that the
+	// status reconciler's traffic can never make an admission wait.
+	liveConfig := rest.CopyConfig(restConfig)
+	liveConfig.QPS, liveConfig.Burst = float32(max(live.LiveQPS, 1)*2), max(live.LiveBurst, 1)*2
+	liveClient, err := client.New(liveConfig, client.Options{Scheme: scheme, Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		return fmt.Errorf("creating the live lookup client: %w", err)
+	}
+	reader, err := cluster.NewReader(mgrCtx, mgr.GetCache(), liveClient, live)
 	if err != nil {
 		return err
 	}
@@ -114,9 +123,9 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 		MaxRequestBytes: cfg.MaxRequestBytes, Log: log.WithName("pods"), Metrics: metrics,
 	})
 	mgr.GetWebhookServer().Register(ValidateAssociationPath, &admission.Webhook{
-		Handler: &AssociationValidator{Live: mgr.GetAPIReader(), Reader: reader, DefaultAzureTenantID: cfg.Policy.DefaultAzureTenantID},
+		Handler: &AssociationValidator{Live: liveClient, Reader: reader, DefaultAzureTenantID: cfg.Policy.DefaultAzureTenantID},
 	})
-	if err := (&status.Reconciler{Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Reader: reader}).SetupWithManager(mgr); err != nil {
+	if err := (&status.Reconciler{Client: mgr.GetClient(), Reader: reader}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the status reconciler: %w", err)
 	}
 

@@ -23,11 +23,10 @@ import (
 	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
 )
 
-// Reconciler writes IdentityAssociation status. It reads the association itself live (Live): the
-// shared cache keeps only specs.
+// Reconciler writes IdentityAssociation status. It reads from the shared cache and writes only
+// when the status differs, so a restart costs no API calls.
 type Reconciler struct {
 	Client client.Client
-	Live   client.Reader
 	Reader *cluster.Reader
 }
 
@@ -66,7 +65,7 @@ func requests(ias []*v1alpha1.IdentityAssociation) []reconcile.Request {
 // Reconcile computes the conditions of one association and patches its status when they changed.
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	ia := &v1alpha1.IdentityAssociation{}
-	if err := r.Live.Get(ctx, req.NamespacedName, ia); err != nil {
+	if err := r.Client.Get(ctx, req.NamespacedName, ia); err != nil {
 		if apierrors.IsNotFound(err) {
 			return reconcile.Result{}, nil
 		}

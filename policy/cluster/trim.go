@@ -50,16 +50,15 @@ func trimNamespace(obj any) (any, error) {
 	return out, nil
 }
 
-// trimPolicyObject keeps what resolution reads, the spec: managed fields, annotations (kubectl's
-// last-applied configuration doubles an object's size), labels and status go. The status
-// reconciler reads associations live, not from this cache.
+// trimPolicyObject keeps what lanyard reads, spec and status (the status reconciler compares
+// against the cached status, so a restart writes nothing and reads nothing live): managed fields,
+// annotations (kubectl's last-applied configuration doubles an object's size) and labels go.
 func trimPolicyObject(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *v1alpha1.IdentityAssociation:
 		o.TypeMeta = associationType
 		trimMeta(&o.ObjectMeta)
 		o.Spec.Namespace = intern(o.Spec.Namespace)
-		o.Status = v1alpha1.IdentityAssociationStatus{}
 	case *v1alpha1.RegistryAttachment:
 		o.TypeMeta = attachmentType
 		trimMeta(&o.ObjectMeta)

@@ -114,7 +114,6 @@ func TestTrimPolicyObject(t *testing.T) {
 				w := ia.DeepCopy()
 				w.TypeMeta = associationType
 				w.ManagedFields, w.Annotations, w.Labels, w.UID = nil, nil, nil, ""
-				w.Status = v1alpha1.IdentityAssociationStatus{}
 				return w
 			}(),
 		},
