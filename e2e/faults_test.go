@@ -80,6 +80,11 @@ func TestAPIServerRestart(t *testing.T) {
 
 	require.NoError(t, testEnv.ControlPlane.APIServer.Start())
 	stopped = false
+	select {
+	case err := <-lanyard.done:
+		t.Fatalf("lanyard exited during the API server outage: %v", err)
+	default: // still the same process: an outage must not take the webhook down
+	}
 	require.Eventually(t, func() bool {
 		return k8s.Create(ctx(t), newPod(ns, "after", "app")) == nil
 	}, 30*time.Second, 200*time.Millisecond)

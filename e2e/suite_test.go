@@ -5,14 +5,17 @@ package e2e
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,10 +29,8 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/lanyard-dev/lanyard/mutate"
 	"github.com/lanyard-dev/lanyard/policy"
 	"github.com/lanyard-dev/lanyard/policy/cluster"
-	"github.com/lanyard-dev/lanyard/webhook"
 )
 
 var (
@@ -88,7 +89,23 @@ func run(m *testing.M) (int, error) {
 	if k8s, err = client.New(restConfig, client.Options{Scheme: scheme}); err != nil {
 		return 1, err
 	}
-	lanyard = &lanyardProcess{}
+	work, err := os.MkdirTemp("", "lanyard-e2e-")
+	if err != nil {
+		return 1, err
+	}
+	defer func() { _ = os.RemoveAll(work) }()
+	bin, err := buildLanyard(work)
+	if err != nil {
+		return 1, err
+	}
+	kubeconfigPath, err := writeKubeconfig(work)
+	if err != nil {
+		return 1, err
+	}
+	if err := k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: lanyardNamespace}}); err != nil {
+		return 1, err
+	}
+	lanyard = &lanyardProcess{binary: bin, kubeconfig: kubeconfigPath}
 	if err := lanyard.Start(); err != nil {
 		return 1, err
 	}
@@ -96,14 +113,15 @@ func run(m *testing.M) (int, error) {
 	return m.Run(), nil
 }
 
-// lanyardProcess is `lanyard serve` (webhook.Run, the same code) running in this process against
-// envtest, restartable for fault scenarios.
+// lanyardProcess is the lanyard binary running `lanyard serve` against envtest, as a separate
+// process configured by its flags, stopped with SIGTERM: what a Deployment runs.
 type lanyardProcess struct {
+	binary, kubeconfig string
 	// shutdownDelay is the process's --shutdown-delay.
 	shutdownDelay time.Duration
 
 	mu         sync.Mutex
-	cancel     context.CancelFunc
+	cancel     func() // sends SIGTERM; nil when not running
 	done       chan error
 	healthAddr string
 }
@@ -120,27 +138,42 @@ func (l *lanyardProcess) Start() error {
 		return err
 	}
 	l.healthAddr = healthAddr
-	cfg := webhook.Config{
-		Host: wio.LocalServingHost, Port: wio.LocalServingPort, CertDir: wio.LocalServingCertDir,
-		CertName: "tls.crt", KeyName: "tls.key", TLSMinVersion: tls.VersionTLS12,
-		MetricsBindAddress: "0", HealthProbeBindAddress: healthAddr,
-		LeaderElection: false, Namespace: "lanyard-system",
-		Policy:        policy.Options{CompatAnnotations: true, DefaultAzureTenantID: "72f988bf-86f1-41af-91ab-2d7cd011db47"},
-		Mutate:        mutate.Options{},
-		Live:          cluster.DefaultOptions(),
-		ShutdownDelay: l.shutdownDelay,
-		Log:           logger(),
+	cmd := exec.Command(l.binary, "serve",
+		"--kubeconfig", l.kubeconfig,
+		"--host", wio.LocalServingHost, "--port", strconv.Itoa(wio.LocalServingPort), "--cert-dir", wio.LocalServingCertDir,
+		"--tls-min-version", "1.2",
+		"--metrics-bind-address", "0", "--health-probe-bind-address", healthAddr,
+		"--leader-elect", "--leader-election-namespace", lanyardNamespace, "--namespace", lanyardNamespace,
+		"--azure-tenant-id", "72f988bf-86f1-41af-91ab-2d7cd011db47",
+		"--shutdown-delay", l.shutdownDelay.String(),
+		"--log-format", "console", "--log-level", "info")
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if os.Getenv("LANYARD_E2E_LOGS") != "" {
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	l.cancel = cancel
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", l.binary, err)
+	}
 	l.done = make(chan error, 1)
-	go func() { l.done <- webhook.Run(ctx, restConfig, cfg) }()
+	go func() { l.done <- cmd.Wait() }()
+	l.cancel = func() { _ = cmd.Process.Signal(syscall.SIGTERM) }
 	if err := l.waitReady(60 * time.Second); err != nil {
-		cancel()
+		_ = cmd.Process.Kill()
 		l.cancel = nil
 		return err
 	}
 	return nil
+}
+
+// buildLanyard builds the lanyard binary into dir.
+func buildLanyard(dir string) (string, error) {
+	bin := filepath.Join(dir, "lanyard")
+	cmd := exec.Command("go", "build", "-o", bin, "../cmd/lanyard")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("building lanyard: %w", err)
+	}
+	return bin, nil
 }
 
 func (l *lanyardProcess) waitReady(timeout time.Duration) error {
@@ -178,6 +211,23 @@ func (l *lanyardProcess) Stop() {
 	case <-time.After(60 * time.Second):
 	}
 	l.cancel = nil
+}
+
+// lanyardNamespace is lanyard's own namespace (its leader election lease lives there).
+const lanyardNamespace = "lanyard-system"
+
+// writeKubeconfig writes a cluster-admin kubeconfig for the envtest API server.
+func writeKubeconfig(dir string) (string, error) {
+	user, err := testEnv.AddUser(envtest.User{Name: "lanyard", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return "", err
+	}
+	data, err := user.KubeConfig()
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "kubeconfig")
+	return path, os.WriteFile(path, data, 0o600)
 }
 
 func freeAddr() (string, error) {

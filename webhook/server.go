@@ -81,17 +81,13 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	})
 	shutdownTimeout := 30 * time.Second
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
-		Scheme:                        scheme,
-		Logger:                        log,
-		Cache:                         cluster.CacheOptions(),
-		Metrics:                       metricsserver.Options{BindAddress: cfg.MetricsBindAddress},
-		HealthProbeBindAddress:        cfg.HealthProbeBindAddress,
-		WebhookServer:                 server,
-		LeaderElection:                cfg.LeaderElection,
-		LeaderElectionNamespace:       cfg.LeaderElectionNamespace,
-		LeaderElectionID:              cfg.LeaderElectionID,
-		LeaderElectionReleaseOnCancel: true,
-		GracefulShutdownTimeout:       &shutdownTimeout,
+		Scheme:                  scheme,
+		Logger:                  log,
+		Cache:                   cluster.CacheOptions(),
+		Metrics:                 metricsserver.Options{BindAddress: cfg.MetricsBindAddress},
+		HealthProbeBindAddress:  cfg.HealthProbeBindAddress,
+		WebhookServer:           server,
+		GracefulShutdownTimeout: &shutdownTimeout,
 		// One manager per process in production; tests restart the server in-process.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
@@ -125,7 +121,11 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	mgr.GetWebhookServer().Register(ValidateAssociationPath, &admission.Webhook{
 		Handler: &AssociationValidator{Live: liveClient, Reader: reader, DefaultAzureTenantID: cfg.Policy.DefaultAzureTenantID},
 	})
-	if err := (&status.Reconciler{Client: mgr.GetClient(), Reader: reader}).SetupWithManager(mgr); err != nil {
+	if err := mgr.Add(&status.Runner{
+		Reconciler: &status.Reconciler{Client: mgr.GetClient(), Reader: reader}, Cache: mgr.GetCache(), Config: restConfig,
+		LeaderElection: cfg.LeaderElection, Namespace: cfg.LeaderElectionNamespace, ID: cfg.LeaderElectionID,
+		Log: log.WithName("status"),
+	}); err != nil {
 		return fmt.Errorf("setting up the status reconciler: %w", err)
 	}
 

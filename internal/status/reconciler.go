@@ -1,6 +1,7 @@
 // Package status keeps IdentityAssociation status true: Ready, Conflict and ServiceAccountFound
 // conditions with observedGeneration, and a providers summary for kubectl get. It runs on the
-// leader only and reads the webhook's caches.
+// leader only and reads the webhook's caches. Losing the lease stops the reconciler, never the
+// process: the webhook on every replica keeps admitting through an API server outage.
 package status
 
 import (
@@ -8,16 +9,21 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/lanyard-dev/lanyard/policy/cluster"
 	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
@@ -30,27 +36,41 @@ type Reconciler struct {
 	Reader *cluster.Reader
 }
 
-// SetupWithManager registers the controller: associations, and ServiceAccounts (metadata only,
-// the same informer the webhook uses) mapped to the associations naming them.
-func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
-		Named("identityassociation-status").
-		For(&v1alpha1.IdentityAssociation{}).
+// newController builds the controller over the shared cache: associations, and ServiceAccounts
+// (metadata only, the same informer the webhook uses) mapped to the associations naming them. It
+// is unmanaged: the elector starts a fresh one for each leadership term.
+func (r *Reconciler) newController(c cache.Cache, log logr.Logger) (controller.Controller, error) {
+	ctl, err := controller.NewUnmanaged("identityassociation-status", controller.Options{
+		Reconciler:              r,
+		MaxConcurrentReconciles: 1,
+		RecoverPanic:            ptr.To(true),
+		CacheSyncTimeout:        2 * time.Minute,
+		SkipNameValidation:      ptr.To(true), // one per leadership term
+		Logger:                  log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	sa := &metav1.PartialObjectMetadata{}
+	sa.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount"))
+	for _, src := range []source.Source{
+		source.Kind(c, &v1alpha1.IdentityAssociation{}, &handler.TypedEnqueueRequestForObject[*v1alpha1.IdentityAssociation]{}),
 		// A change to one association can start or end a conflict for its siblings.
-		Watches(&v1alpha1.IdentityAssociation{}, handler.EnqueueRequestsFromMapFunc(r.siblings)).
-		WatchesMetadata(&corev1.ServiceAccount{}, handler.EnqueueRequestsFromMapFunc(r.forServiceAccount), builder.OnlyMetadata).
-		Complete(r)
+		source.Kind(c, &v1alpha1.IdentityAssociation{}, handler.TypedEnqueueRequestsFromMapFunc(r.siblings)),
+		source.Kind(c, sa, handler.TypedEnqueueRequestsFromMapFunc(r.forServiceAccount)),
+	} {
+		if err := ctl.Watch(src); err != nil {
+			return nil, err
+		}
+	}
+	return ctl, nil
 }
 
-func (r *Reconciler) siblings(_ context.Context, obj client.Object) []reconcile.Request {
-	ia, ok := obj.(*v1alpha1.IdentityAssociation)
-	if !ok {
-		return nil
-	}
+func (r *Reconciler) siblings(_ context.Context, ia *v1alpha1.IdentityAssociation) []reconcile.Request {
 	return requests(r.Reader.CachedAssociations(ia.Spec.Namespace, ia.Spec.ServiceAccountName))
 }
 
-func (r *Reconciler) forServiceAccount(_ context.Context, obj client.Object) []reconcile.Request {
+func (r *Reconciler) forServiceAccount(_ context.Context, obj *metav1.PartialObjectMetadata) []reconcile.Request {
 	return requests(r.Reader.CachedAssociations(obj.GetNamespace(), obj.GetName()))
 }
 
