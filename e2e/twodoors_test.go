@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -103,4 +104,40 @@ func mustJSON(t *testing.T, y string) []byte {
 	js, err := json.Marshal(v)
 	require.NoError(t, err)
 	return js
+}
+
+// lanyard check --from-cluster verifies, with the user's credentials, that the pull secrets the
+// workloads would receive exist (lanyard itself never reads Secrets).
+func TestCheckFromClusterPullSecrets(t *testing.T) {
+	ns := namespace(t, true)
+	attachment(t, ns+"-acr", v1alpha1.RegistryAttachmentSpec{Registry: "checkacr.azurecr.io",
+		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}},
+		Pull:              v1alpha1.PullMethod{ImagePullSecret: &v1alpha1.SecretReference{Name: "acr-pull"}}})
+	file := filepath.Join(t.TempDir(), "deploy.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: `+ns+`}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: checkacr.azurecr.io/web:1}]
+`), 0o644))
+	kc := kubeconfig(t)
+	check := func() (int, string) {
+		var stdout, stderr bytes.Buffer
+		code := cli.Run([]string{"check", "--from-cluster", "--kubeconfig", kc, "-f", file}, strings.NewReader(""), &stdout, &stderr)
+		return code, stdout.String() + stderr.String()
+	}
+	code, out := check()
+	assert.Equal(t, cli.ExitFindings, code, out)
+	assert.Contains(t, out, "PullSecretNotFound")
+	assert.Contains(t, out, "imagePullSecret acr-pull, which does not exist in namespace "+ns)
+
+	mustCreate(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "acr-pull"}, Type: corev1.SecretTypeDockerConfigJson,
+		Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{}}`)}})
+	code, out = check()
+	assert.Equal(t, cli.ExitOK, code, out)
+	assert.Contains(t, out, "registry checkacr.azurecr.io: pull secret acr-pull")
 }
