@@ -41,6 +41,8 @@ type Config struct {
 
 	MetricsBindAddress     string
 	HealthProbeBindAddress string
+	// PprofBindAddress serves net/http/pprof when set (off by default).
+	PprofBindAddress string
 
 	LeaderElection          bool
 	LeaderElectionNamespace string
@@ -86,6 +88,7 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 		Cache:                   cluster.CacheOptions(),
 		Metrics:                 metricsserver.Options{BindAddress: cfg.MetricsBindAddress},
 		HealthProbeBindAddress:  cfg.HealthProbeBindAddress,
+		PprofBindAddress:        cfg.PprofBindAddress,
 		WebhookServer:           server,
 		GracefulShutdownTimeout: &shutdownTimeout,
 		// One manager per process in production; tests restart the server in-process.

@@ -10,6 +10,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -88,14 +89,15 @@ func run(n, perNamespace, compatEvery int, lanyardBin, root string, settle time.
 	if err := selfSigned(certDir); err != nil {
 		return err
 	}
-	ports, err := freePorts(3)
+	ports, err := freePorts(4)
 	if err != nil {
 		return err
 	}
 	metrics, health := fmt.Sprintf("127.0.0.1:%d", ports[1]), fmt.Sprintf("127.0.0.1:%d", ports[2])
 	cmd := exec.Command(lanyardBin, "serve", "--kubeconfig", filepath.Join(dir, "kubeconfig"), "--cert-dir", certDir,
 		"--host", "127.0.0.1", "--port", fmt.Sprint(ports[0]), "--metrics-bind-address", metrics,
-		"--health-probe-bind-address", health, "--leader-elect=false", "--log-level", "error")
+		"--health-probe-bind-address", health, "--pprof-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[3]),
+		"--leader-elect=false", "--log-level", "error")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	cmd.Env = os.Environ()
 	started := time.Now()
@@ -114,12 +116,20 @@ func run(n, perNamespace, compatEvery int, lanyardBin, root string, settle time.
 		return err
 	}
 	hwm, _ := procStatus(cmd.Process.Pid, "VmHWM")
+	anon, _ := procStatus(cmd.Process.Pid, "RssAnon")
+	file, _ := procStatus(cmd.Process.Pid, "RssFile")
 	heap, err := metric("http://"+metrics+"/metrics", "go_memstats_heap_inuse_bytes")
 	if err != nil {
 		return err
 	}
 	fmt.Printf("lanyard serve with %d ServiceAccounts + %d IdentityAssociations cached:\n", n, n)
-	fmt.Printf("  RSS %s (peak %s), Go heap in use %.1f MiB\n", rss, hwm, heap/(1<<20))
+	fmt.Printf("  RSS %s (peak %s; anonymous %s, file-backed %s), Go heap in use %.1f MiB\n", rss, hwm, anon, file, heap/(1<<20))
+	if out := os.Getenv("CACHEMEM_HEAP_PROFILE"); out != "" {
+		if err := saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap?gc=1", ports[3]), out); err != nil {
+			return err
+		}
+		fmt.Printf("  heap profile (after GC) written to %s\n", out)
+	}
 	return nil
 }
 
@@ -242,4 +252,19 @@ func freePorts(n int) ([]int, error) {
 		out = append(out, l.Addr().(*net.TCPAddr).Port)
 	}
 	return out, nil
+}
+
+func saveProfile(url, path string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = f.Close() }()
+	_, err = io.Copy(f, resp.Body)
+	return err
 }

@@ -33,6 +33,7 @@ type serveFlags struct {
 	enableHTTP2        bool
 	metricsAddr        string
 	healthAddr         string
+	pprofAddr          string
 	leaderElect        bool
 	leaderElectionNS   string
 	namespace          string
@@ -84,6 +85,7 @@ The serving certificate (tls.crt, tls.key in --cert-dir) is reloaded when the fi
 	fs.BoolVar(&f.enableHTTP2, "enable-http2", false, "serve HTTP/2 (off: HTTP/2 stream attacks)")
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of /metrics; 0 disables")
 	fs.StringVar(&f.healthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fs.StringVar(&f.pprofAddr, "pprof-bind-address", "", "address of /debug/pprof (off when empty)")
 	fs.BoolVar(&f.leaderElect, "leader-elect", true, "elect a leader for the status reconciler (the webhook runs on every replica)")
 	fs.StringVar(&f.leaderElectionNS, "leader-election-namespace", "", "namespace of the leader election lease (default: --namespace)")
 	fs.StringVar(&f.namespace, "namespace", envOr("POD_NAMESPACE", "lanyard-system"), "lanyard's own namespace, never mutated")
@@ -163,7 +165,7 @@ func (f *serveFlags) config() (webhook.Config, *rest.Config, error) {
 	cfg = webhook.Config{
 		Host: f.host, Port: f.port, CertDir: f.certDir, CertName: f.certName, KeyName: f.keyName,
 		TLSMinVersion: cfg.TLSMinVersion, EnableHTTP2: f.enableHTTP2,
-		MetricsBindAddress: f.metricsAddr, HealthProbeBindAddress: f.healthAddr,
+		MetricsBindAddress: f.metricsAddr, HealthProbeBindAddress: f.healthAddr, PprofBindAddress: f.pprofAddr,
 		LeaderElection: f.leaderElect, LeaderElectionNamespace: leNS, LeaderElectionID: "lanyard-status.lanyard.dev",
 		Namespace:       f.namespace,
 		Policy:          policy.Options{CompatAnnotations: f.compatAnnotations, DefaultAzureTenantID: f.azureTenantID},

@@ -46,7 +46,10 @@ func (r *Reconciler) newController(c cache.Cache, log logr.Logger) (controller.C
 		RecoverPanic:            ptr.To(true),
 		CacheSyncTimeout:        2 * time.Minute,
 		SkipNameValidation:      ptr.To(true), // one per leadership term
-		Logger:                  log,
+		// The classic queue: the priority queue costs ~450 bytes per queued association, and on
+		// start every association is queued once.
+		UsePriorityQueue: ptr.To(false),
+		Logger:           log,
 	})
 	if err != nil {
 		return nil, err
