@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -102,3 +103,5 @@ func untouched(t *testing.T, p *corev1.Pod) {
 func yamlUnmarshal(data []byte, v any) error { return sigsyaml.Unmarshal(data, v) }
 
 func inNamespace(ns string) client.DeleteAllOfOption { return client.InNamespace(ns) }
+
+func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
