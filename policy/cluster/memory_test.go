@@ -83,11 +83,16 @@ func BenchmarkCacheMemory(b *testing.B) {
 	for b.Loop() {
 		before := heapInUse()
 		s := fillStores(b, memoryObjects)
+		r, err := NewReaderFromIndexers(s.indexers(), nil, testOptions()) // builds the association index
+		if err != nil {
+			b.Fatal(err)
+		}
 		after := heapInUse()
 		if got := len(s.accounts.ListKeys()) + len(s.associations.ListKeys()); got != 2*memoryObjects {
 			b.Fatalf("stores hold %d objects", got)
 		}
 		runtime.KeepAlive(s)
+		runtime.KeepAlive(r)
 		stores = float64(after-before) / (1 << 20)
 		total = float64(after) / (1 << 20)
 	}

@@ -28,9 +28,6 @@ import (
 	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
 )
 
-// indexByServiceAccount indexes IdentityAssociations by "namespace/serviceAccountName".
-const indexByServiceAccount = "lanyard.dev/by-service-account"
-
 // Field names of the IdentityAssociation CRD's selectableFields, for live lookups.
 const (
 	fieldNamespace          = "spec.namespace"
@@ -69,7 +66,7 @@ type Reader struct {
 	opts         Options
 	limiter      *rate.Limiter
 	group        singleflight.Group
-	associations toolscache.Indexer
+	associations *associationIndex
 	attachments  toolscache.Indexer
 	accounts     toolscache.Indexer
 	namespaces   toolscache.Indexer
@@ -122,7 +119,7 @@ func namespaceMeta() *metav1.PartialObjectMetadata {
 func NewReader(ctx context.Context, c cache.Cache, live client.Reader, opts Options) (*Reader, error) {
 	idx := Indexers{}
 	var err error
-	if idx.Associations, err = informerIndexer(ctx, c, &v1alpha1.IdentityAssociation{}, AssociationIndexers()); err != nil {
+	if idx.Associations, err = informerIndexer(ctx, c, &v1alpha1.IdentityAssociation{}, nil); err != nil {
 		return nil, err
 	}
 	if idx.Attachments, err = informerIndexer(ctx, c, &v1alpha1.RegistryAttachment{}, nil); err != nil {
@@ -138,33 +135,42 @@ func NewReader(ctx context.Context, c cache.Cache, live client.Reader, opts Opti
 	if err != nil {
 		return nil, err
 	}
-	r.waitForSync = c.WaitForCacheSync
-	inf, err := c.GetInformer(ctx, &v1alpha1.RegistryAttachment{}, cache.BlockUntilSynced(false))
+	// The informer delivers every association to the index; readiness also waits until the
+	// handler has seen the initial list, not just until the informer's store has it.
+	r.associations = newAssociationIndex()
+	iaInformer, err := c.GetInformer(ctx, &v1alpha1.IdentityAssociation{}, cache.BlockUntilSynced(false))
+	if err != nil {
+		return nil, err
+	}
+	iaReg, err := iaInformer.AddEventHandler(r.associations.handler())
+	if err != nil {
+		return nil, err
+	}
+	raInformer, err := c.GetInformer(ctx, &v1alpha1.RegistryAttachment{}, cache.BlockUntilSynced(false))
 	if err != nil {
 		return nil, err
 	}
 	rebuild := func(any) { r.RebuildAttachments() }
-	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+	if _, err := raInformer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc: rebuild, UpdateFunc: func(_, o any) { rebuild(o) }, DeleteFunc: rebuild,
 	}); err != nil {
 		return nil, err
 	}
+	r.waitForSync = func(ctx context.Context) bool {
+		return c.WaitForCacheSync(ctx) && toolscache.WaitForCacheSync(ctx.Done(), iaReg.HasSynced)
+	}
 	return r, nil
 }
 
-// Indexers are the stores Reader reads: IdentityAssociations (with AssociationIndexers),
-// RegistryAttachments, and ServiceAccounts and Namespaces as *metav1.PartialObjectMetadata.
+// Indexers are the stores Reader reads: IdentityAssociations, RegistryAttachments, and
+// ServiceAccounts and Namespaces as *metav1.PartialObjectMetadata.
 type Indexers struct {
 	Associations, Attachments, ServiceAccounts, Namespaces toolscache.Indexer
 }
 
-// AssociationIndexers index IdentityAssociations by "namespace/serviceAccountName".
-func AssociationIndexers() toolscache.Indexers {
-	return toolscache.Indexers{indexByServiceAccount: associationKeys}
-}
-
-// NewReaderFromIndexers builds a Reader over existing stores (informers' indexers, or plain
-// indexers in tests). Call RebuildAttachments after the attachments store changes.
+// NewReaderFromIndexers builds a Reader over existing stores (plain indexers in tests; NewReader
+// for informers). The associations present now are indexed; call RebuildAttachments after the
+// attachments store changes.
 func NewReaderFromIndexers(idx Indexers, live client.Reader, opts Options) (*Reader, error) {
 	if opts.LiveQPS <= 0 || opts.LiveBurst <= 0 || opts.LiveTimeout <= 0 {
 		return nil, errors.New("cluster reader: LiveQPS, LiveBurst and LiveTimeout must be positive")
@@ -173,7 +179,12 @@ func NewReaderFromIndexers(idx Indexers, live client.Reader, opts Options) (*Rea
 		return nil, errors.New("cluster reader: every indexer is required")
 	}
 	r := &Reader{live: live, opts: opts, limiter: rate.NewLimiter(rate.Limit(opts.LiveQPS), opts.LiveBurst),
-		associations: idx.Associations, attachments: idx.Attachments, accounts: idx.ServiceAccounts, namespaces: idx.Namespaces}
+		associations: newAssociationIndex(), attachments: idx.Attachments, accounts: idx.ServiceAccounts, namespaces: idx.Namespaces}
+	for _, obj := range idx.Associations.List() {
+		if ia, ok := obj.(*v1alpha1.IdentityAssociation); ok {
+			r.associations.upsert(nil, ia)
+		}
+	}
 	r.RebuildAttachments()
 	return r, nil
 }
@@ -207,14 +218,6 @@ func (r *Reader) WaitForSync(ctx context.Context) bool {
 
 // Synced reports whether the caches have synced.
 func (r *Reader) Synced() bool { return r.synced.Load() }
-
-func associationKeys(obj any) ([]string, error) {
-	ia, ok := obj.(*v1alpha1.IdentityAssociation)
-	if !ok {
-		return nil, nil
-	}
-	return []string{ia.Spec.Namespace + "/" + ia.Spec.ServiceAccountName}, nil
-}
 
 // RebuildAttachments refreshes the attachment snapshot from the store.
 func (r *Reader) RebuildAttachments() {
@@ -308,20 +311,7 @@ func (r *Reader) cachedMeta(idx toolscache.Indexer, key string) (*metav1.ObjectM
 }
 
 func (r *Reader) cachedAssociations(namespace, serviceAccount string) ([]*v1alpha1.IdentityAssociation, error) {
-	items, err := r.associations.ByIndex(indexByServiceAccount, namespace+"/"+serviceAccount)
-	if err != nil {
-		return nil, err
-	}
-	if len(items) == 0 {
-		return nil, nil
-	}
-	out := make([]*v1alpha1.IdentityAssociation, 0, len(items))
-	for _, it := range items {
-		if ia, ok := it.(*v1alpha1.IdentityAssociation); ok {
-			out = append(out, ia)
-		}
-	}
-	return out, nil
+	return r.associations.get(namespace, serviceAccount), nil
 }
 
 type liveAccount struct {

@@ -88,7 +88,7 @@ type stores struct {
 
 func newStores() *stores {
 	return &stores{
-		associations: toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, AssociationIndexers()),
+		associations: toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, toolscache.Indexers{}),
 		attachments:  toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, toolscache.Indexers{}),
 		accounts:     toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, toolscache.Indexers{}),
 		namespaces:   toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, toolscache.Indexers{}),
@@ -582,4 +582,32 @@ func TestReaderRecentServiceAccount(t *testing.T) {
 			assert.Equal(t, tc.wantGets, l.gets.Load())
 		})
 	}
+}
+
+// The association index follows the informer's adds, updates (including a move to another
+// ServiceAccount) and deletes, tombstones included, and never changes a slice it handed out.
+func TestAssociationIndexFollowsEvents(t *testing.T) {
+	x := newAssociationIndex()
+	h := x.handler()
+	a := association("a", "web")
+	b := association("b", "web")
+	h.OnAdd(a, true)
+	h.OnAdd(b, true)
+	handedOut := x.get(ns, "web")
+	assert.Equal(t, []string{"a", "b"}, names(handedOut))
+
+	moved := association("b", "api")
+	h.OnUpdate(b, moved)
+	assert.Equal(t, []string{"a"}, names(x.get(ns, "web")))
+	assert.Equal(t, []string{"b"}, names(x.get(ns, "api")))
+	assert.Equal(t, []string{"a", "b"}, names(handedOut), "a slice handed out is not modified")
+
+	h.OnUpdate(a, a) // resync: no duplicate
+	assert.Equal(t, []string{"a"}, names(x.get(ns, "web")))
+
+	h.OnDelete(toolscache.DeletedFinalStateUnknown{Key: "a", Obj: a})
+	assert.Empty(t, x.get(ns, "web"))
+	h.OnDelete(moved)
+	assert.Empty(t, x.get(ns, "api"))
+	assert.Empty(t, x.byKey, "no empty keys left behind")
 }
