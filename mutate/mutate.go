@@ -65,10 +65,17 @@ func Compute(pod *corev1.Pod, applied *policy.Applied, opts Options) (*Changes, 
 func (ch *Changes) inject(pod *corev1.Pod, inj *injection, ctl *controls) bool {
 	volumePresent := false
 	if v := findVolume(pod.Spec.Volumes, inj.volume.Name); v != nil {
-		if !isTokenVolume(v, inj.tokenPath) {
+		tok := tokenSource(v, inj.tokenPath)
+		if tok == nil {
 			ch.warnf("volume %q already exists and is not a projected ServiceAccount token volume: %s identity not injected",
 				inj.volume.Name, inj.provider)
 			return false
+		}
+		// Reused as it is (lanyard's own from an earlier pass, or the pod's equivalent); say so
+		// when its token is not the one lanyard would have asked for.
+		if want := inj.volume.Projected.Sources[0].ServiceAccountToken.Audience; tok.Audience != want {
+			ch.warnf("volume %q already exists with token audience %q, not %q: left as is (%s identity may not work as expected)",
+				inj.volume.Name, tok.Audience, want, inj.provider)
 		}
 		volumePresent = true
 	}
@@ -132,18 +139,18 @@ func findVolume(vols []corev1.Volume, name string) *corev1.Volume {
 	return nil
 }
 
-// isTokenVolume reports whether v is a projected volume carrying a ServiceAccount token at
-// tokenPath: lanyard's own volume from an earlier pass (or an equivalent one), safe to reuse.
-func isTokenVolume(v *corev1.Volume, tokenPath string) bool {
+// tokenSource returns the ServiceAccount token source at tokenPath of a projected volume, or nil:
+// such a volume is lanyard's own from an earlier pass (or an equivalent one), safe to reuse.
+func tokenSource(v *corev1.Volume, tokenPath string) *corev1.ServiceAccountTokenProjection {
 	if v.Projected == nil {
-		return false
+		return nil
 	}
 	for _, s := range v.Projected.Sources {
 		if s.ServiceAccountToken != nil && s.ServiceAccountToken.Path == tokenPath {
-			return true
+			return s.ServiceAccountToken
 		}
 	}
-	return false
+	return nil
 }
 
 // findMountAt finds a mount at mountPath; paths compare cleaned, as the API server's duplicate
