@@ -35,6 +35,9 @@ type Options struct {
 	CompatAnnotations bool
 	// DefaultAzureTenantID applies to Azure identities that name no tenant.
 	DefaultAzureTenantID string
+	// DefaultAWSRegion applies to AWS identities that name no region (as the EKS webhook's
+	// --aws-default-region does for IRSA), so migrated workloads keep AWS_REGION.
+	DefaultAWSRegion string
 }
 
 // Subject is what resolution needs to know about a pod.
@@ -110,6 +113,9 @@ func (r *Resolver) resolveIdentity(out *Applied, associations []*v1alpha1.Identi
 	case 1:
 		ia := associations[0]
 		out.Identity = identityFromAssociation(ia, r.opts.DefaultAzureTenantID)
+		if a := out.Identity.AWS; a != nil && a.Region == "" {
+			a.Region = r.opts.DefaultAWSRegion
+		}
 		if hasCompat {
 			var present []string
 			for _, key := range []string{EKSRoleARN, AzureClientID} {
@@ -196,7 +202,8 @@ func (r *Resolver) identityFromAnnotations(out *Applied, sa *metav1.ObjectMeta) 
 			return &InvalidError{Field: where(EKSRoleARN), Value: arn,
 				Reason: "must be an IAM role ARN: arn:<partition>:iam::<12-digit account>:role/<name>"}
 		}
-		aws := &AWS{Mode: v1alpha1.AWSModeIRSA, RoleARN: arn, Audience: ann[EKSAudience], STSRegionalEndpoints: true}
+		aws := &AWS{Mode: v1alpha1.AWSModeIRSA, RoleARN: arn, Audience: ann[EKSAudience], STSRegionalEndpoints: true,
+			Region: r.opts.DefaultAWSRegion}
 		if v, ok := ann[EKSSTSRegionalEndpoints]; ok {
 			b, err := strconv.ParseBool(strings.TrimSpace(v))
 			if err != nil {

@@ -98,7 +98,8 @@ func TestMutateGoldensAgreeWithCLI(t *testing.T) {
 	files, err := filepath.Glob("../../mutate/testdata/*.golden.yaml")
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
-	skipOptions := map[string]bool{"aws-pod-identity-ipv6": true, "azure-default-tenant": true, "compat-disabled": true}
+	skipOptions := map[string]bool{"aws-pod-identity-ipv6": true, "azure-default-tenant": true, "compat-disabled": true,
+		"compat-irsa-default-region": true}
 	for _, goldenFile := range files {
 		name := strings.TrimSuffix(filepath.Base(goldenFile), ".golden.yaml")
 		if skipOptions[name] {
@@ -188,6 +189,9 @@ func TestErrors(t *testing.T) {
 			args:     []string{"inject", "-f", "-"},
 			stdin:    "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {replicas: 1}\n",
 			wantCode: ExitUsage, wantStderr: []string{"<stdin> document 1 (Deployment d)", "no pod template at spec.template"},
+		},
+		"bad aws default region flag": {
+			args: []string{"inject", "-f", "-", "--aws-default-region", "Mars-1"}, wantCode: ExitUsage, wantStderr: []string{"--aws-default-region", "us-west-2"},
 		},
 		"bad azure tenant flag": {
 			args: []string{"inject", "-f", "-", "--azure-tenant-id", "x"}, wantCode: ExitUsage, wantStderr: []string{"--azure-tenant-id"},

@@ -25,6 +25,7 @@ type offlineFlags struct {
 	namespace          string
 	compatAnnotations  bool
 	azureTenantID      string
+	awsDefaultRegion   string
 	awsPodIdentityIPv6 bool
 	fromCluster        bool
 	kubeconfig         string
@@ -41,6 +42,7 @@ func (f *offlineFlags) register(cmd *cobra.Command) {
 	fs.StringVarP(&f.namespace, "namespace", "n", "default", "namespace of objects that name none")
 	fs.BoolVar(&f.compatAnnotations, "compat-annotations", true, "honour the EKS and Azure webhooks' ServiceAccount and pod annotations")
 	fs.StringVar(&f.azureTenantID, "azure-tenant-id", "", "tenant of Azure identities that name none")
+	fs.StringVar(&f.awsDefaultRegion, "aws-default-region", "", "region (AWS_REGION, AWS_DEFAULT_REGION) of AWS identities that name none")
 	fs.BoolVar(&f.awsPodIdentityIPv6, "aws-pod-identity-ipv6", false, "use the EKS Pod Identity agent's IPv6 address")
 	fs.BoolVar(&f.fromCluster, "from-cluster", false, "also read policy, Namespaces and ServiceAccounts from the cluster (kubeconfig credentials)")
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for --from-cluster (default $KUBECONFIG, ~/.kube/config)")
@@ -54,6 +56,9 @@ func (f *offlineFlags) run(ctx context.Context, cmd *cobra.Command) (*manifest.P
 	}
 	if msgs := validation.IsDNS1123Label(f.namespace); len(msgs) > 0 {
 		return nil, nil, nil, usageError(fmt.Errorf("--namespace %q: %v", f.namespace, msgs))
+	}
+	if f.awsDefaultRegion != "" && !v1alpha1.MatchesAWSRegion(f.awsDefaultRegion) {
+		return nil, nil, nil, usageError(fmt.Errorf("--aws-default-region %q: must be an AWS region name such as us-west-2", f.awsDefaultRegion))
 	}
 	if f.azureTenantID != "" && !v1alpha1.MatchesGUID(f.azureTenantID) {
 		return nil, nil, nil, usageError(fmt.Errorf("--azure-tenant-id %q: must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", f.azureTenantID))
@@ -88,9 +93,10 @@ func (f *offlineFlags) run(ctx context.Context, cmd *cobra.Command) (*manifest.P
 		return nil, nil, nil, usageError(err)
 	}
 	engine := &offline.Engine{
-		Policy:           pol,
-		Reader:           pol,
-		PolicyOptions:    policy.Options{CompatAnnotations: f.compatAnnotations, DefaultAzureTenantID: f.azureTenantID},
+		Policy: pol,
+		Reader: pol,
+		PolicyOptions: policy.Options{CompatAnnotations: f.compatAnnotations, DefaultAzureTenantID: f.azureTenantID,
+			DefaultAWSRegion: f.awsDefaultRegion},
 		MutateOptions:    mutate.Options{AWSPodIdentityIPv6: f.awsPodIdentityIPv6},
 		DefaultNamespace: f.namespace,
 	}

@@ -39,6 +39,7 @@ type serveFlags struct {
 	namespace          string
 	compatAnnotations  bool
 	azureTenantID      string
+	awsDefaultRegion   string
 	awsPodIdentityIPv6 bool
 	maxRequestBytes    int64
 	shutdownDelay      time.Duration
@@ -91,6 +92,7 @@ The serving certificate (tls.crt, tls.key in --cert-dir) is reloaded when the fi
 	fs.StringVar(&f.namespace, "namespace", envOr("POD_NAMESPACE", "lanyard-system"), "lanyard's own namespace, never mutated")
 	fs.BoolVar(&f.compatAnnotations, "compat-annotations", true, "honour the EKS and Azure webhooks' ServiceAccount and pod annotations")
 	fs.StringVar(&f.azureTenantID, "azure-tenant-id", "", "tenant of Azure identities that name none")
+	fs.StringVar(&f.awsDefaultRegion, "aws-default-region", "", "region (AWS_REGION, AWS_DEFAULT_REGION) of AWS identities that name none, as the EKS webhook's flag")
 	fs.BoolVar(&f.awsPodIdentityIPv6, "aws-pod-identity-ipv6", false, "use the EKS Pod Identity agent's IPv6 address")
 	fs.Int64Var(&f.maxRequestBytes, "max-request-bytes", webhook.DefaultMaxRequestBytes, "largest AdmissionReview accepted")
 	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 5*time.Second, "keep serving this long after SIGTERM while readiness fails")
@@ -122,6 +124,9 @@ func (f *serveFlags) config() (webhook.Config, *rest.Config, error) {
 	}
 	if f.port <= 0 || f.port > 65535 {
 		return cfg, nil, fmt.Errorf("--port %d: must be 1-65535", f.port)
+	}
+	if f.awsDefaultRegion != "" && !v1alpha1.MatchesAWSRegion(f.awsDefaultRegion) {
+		return cfg, nil, fmt.Errorf("--aws-default-region %q: must be an AWS region name such as us-west-2", f.awsDefaultRegion)
 	}
 	if f.azureTenantID != "" && !v1alpha1.MatchesGUID(f.azureTenantID) {
 		return cfg, nil, fmt.Errorf("--azure-tenant-id %q: must be a GUID", f.azureTenantID)
@@ -167,8 +172,9 @@ func (f *serveFlags) config() (webhook.Config, *rest.Config, error) {
 		TLSMinVersion: cfg.TLSMinVersion, EnableHTTP2: f.enableHTTP2,
 		MetricsBindAddress: f.metricsAddr, HealthProbeBindAddress: f.healthAddr, PprofBindAddress: f.pprofAddr,
 		LeaderElection: f.leaderElect, LeaderElectionNamespace: leNS, LeaderElectionID: "lanyard-status.lanyard.dev",
-		Namespace:       f.namespace,
-		Policy:          policy.Options{CompatAnnotations: f.compatAnnotations, DefaultAzureTenantID: f.azureTenantID},
+		Namespace: f.namespace,
+		Policy: policy.Options{CompatAnnotations: f.compatAnnotations, DefaultAzureTenantID: f.azureTenantID,
+			DefaultAWSRegion: f.awsDefaultRegion},
 		Mutate:          mutate.Options{AWSPodIdentityIPv6: f.awsPodIdentityIPv6},
 		MaxRequestBytes: f.maxRequestBytes,
 		Live:            cluster.Options{LiveQPS: f.liveQPS, LiveBurst: f.liveBurst, LiveTimeout: f.liveTimeout, RecentWindow: f.recentWindow},

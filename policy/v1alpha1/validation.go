@@ -156,3 +156,6 @@ func MatchesRoleARN(s string) bool { return len(s) <= 2048 && roleARNRegexp.Matc
 
 // MatchesGUID reports whether s is a GUID as spec.azure.clientID accepts it.
 func MatchesGUID(s string) bool { return len(s) == 36 && guidRegexp.MatchString(s) }
+
+// MatchesAWSRegion reports whether s is a region name as spec.aws.region accepts it.
+func MatchesAWSRegion(s string) bool { return len(s) <= 32 && awsRegionRegexp.MatchString(s) }
