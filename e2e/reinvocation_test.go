@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"encoding/pem"
 	"io"
@@ -56,28 +57,8 @@ func TestReinvocation(t *testing.T) {
 	serviceAccount(t, ns, "app", nil)
 	association(t, ns, "app", v1alpha1.IdentityAssociationSpec{AWS: &v1alpha1.AWSIdentity{RoleARN: roleARN, Mode: v1alpha1.AWSModeIRSA}})
 
-	srv := addSidecarWebhook(t)
-	caBundle := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
-	none := admissionregistrationv1.SideEffectClassNone
-	fail := admissionregistrationv1.Fail
 	// Named after "lanyard", so the API server calls it second.
-	cfg := &admissionregistrationv1.MutatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: "zz-e2e-add-sidecar-" + ns},
-		Webhooks: []admissionregistrationv1.MutatingWebhook{{
-			Name:                    "add-sidecar.e2e.lanyard.dev",
-			AdmissionReviewVersions: []string{"v1"},
-			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: ptr.To(srv.URL + "/"), CABundle: caBundle},
-			Rules: []admissionregistrationv1.RuleWithOperations{{
-				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
-				Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
-			}},
-			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}},
-			SideEffects:       &none,
-			FailurePolicy:     &fail,
-		}},
-	}
-	mustCreate(t, cfg)
-	t.Cleanup(func() { _ = k8s.Delete(ctx(t), cfg) })
+	podWebhook(t, "zz-e2e-add-sidecar-"+ns, "add-sidecar.e2e.lanyard.dev", ns, addSidecarWebhook(t))
 
 	mustCreate(t, newPod(ns, "p", "app"))
 	p := stored(t, ns, "p")
@@ -95,4 +76,31 @@ func TestReinvocation(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, count, "token volume not duplicated")
+}
+
+// podWebhook registers srv as a mutating webhook for pod creation in namespace ns (removed after
+// the test). Configurations are called in name order.
+func podWebhook(t *testing.T, configName, webhookName, ns string, srv *httptest.Server) {
+	t.Helper()
+	none := admissionregistrationv1.SideEffectClassNone
+	fail := admissionregistrationv1.Fail
+	cfg := &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: configName},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{
+			Name:                    webhookName,
+			AdmissionReviewVersions: []string{"v1"},
+			ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: ptr.To(srv.URL + "/"),
+				CABundle: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})},
+			Rules: []admissionregistrationv1.RuleWithOperations{{
+				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+				Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
+			}},
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}},
+			SideEffects:       &none,
+			FailurePolicy:     &fail,
+			TimeoutSeconds:    ptr.To[int32](5),
+		}},
+	}
+	mustCreate(t, cfg)
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), cfg) })
 }
