@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 CONTROLLER_GEN = $(GO) tool controller-gen
-FUZZTIME ?= 5s
+FUZZTIME ?= 20000x
 BIN ?= bin/lanyard
 
 .PHONY: all build generate verify test unit e2e envtest-assets dev-cluster fuzz lint bench bench-memory clean

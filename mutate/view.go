@@ -13,7 +13,8 @@ import (
 // parse for nothing. Pod() turns it into a *corev1.Pod holding just those fields; Compute gives
 // the same Changes for it as for the full pod (tests and FuzzMutate check this).
 type PodView struct {
-	Metadata struct {
+	// Metadata is nil when the pod's JSON has no metadata member (see HasMetadata).
+	Metadata *struct {
 		Name         string `json:"name"`
 		GenerateName string `json:"generateName"`
 		Namespace    string `json:"namespace"`
@@ -60,8 +61,10 @@ var valueFromSet = &corev1.EnvVarSource{}
 // paths and "absent or empty" decisions are the same as for the full pod.
 func (v *PodView) Pod() *corev1.Pod {
 	pod := &corev1.Pod{}
-	pod.Name, pod.GenerateName, pod.Namespace = v.Metadata.Name, v.Metadata.GenerateName, v.Metadata.Namespace
-	pod.Annotations = v.Metadata.Annotations
+	if m := v.Metadata; m != nil {
+		pod.Name, pod.GenerateName, pod.Namespace = m.Name, m.GenerateName, m.Namespace
+		pod.Annotations = m.Annotations
+	}
 	s := &pod.Spec
 	s.ServiceAccountName, s.NodeSelector, s.OS = v.Spec.ServiceAccountName, v.Spec.NodeSelector, v.Spec.OS
 	s.ImagePullSecrets = v.Spec.ImagePullSecrets
@@ -98,8 +101,15 @@ func containersOf(views []containerView) []corev1.Container {
 	return out
 }
 
+// HasMetadata reports whether the pod's JSON has a metadata member: a patch that adds annotations
+// needs it (the API server always sends one; a hand-made review may not).
+func (v *PodView) HasMetadata() bool { return v.Metadata != nil }
+
 // Label returns the value of one label, decoding the labels only when the key occurs in them.
 func (v *PodView) Label(key string) string {
+	if v.Metadata == nil {
+		return ""
+	}
 	raw := v.Metadata.Labels
 	// A key may be written with escapes ("\/" for "/"); only then is the substring test unsure.
 	if len(raw) == 0 || (!bytes.Contains(raw, []byte(key)) && bytes.IndexByte(raw, '\\') < 0) {

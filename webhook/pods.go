@@ -241,6 +241,7 @@ func (h *PodMutator) admit(ctx context.Context, req *requestFields, resp *respon
 		return resultUnchanged, nil
 	}
 	resp.changes = changes
+	resp.addMetadata = !req.Object.HasMetadata()
 	if req.DryRun == nil || !*req.DryRun {
 		h.Metrics.injected(changes.Injected)
 	}
