@@ -6,10 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"unicode/utf8"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
+	kjson "sigs.k8s.io/json"
 )
 
 // FuzzReview feeds arbitrary bodies to the admission handler (the webhook's untrusted input).
@@ -42,7 +44,8 @@ func FuzzReview(f *testing.F) {
 				Object json.RawMessage `json:"object"`
 			} `json:"request"`
 		}
-		require.NoError(t, json.Unmarshal(body, &req), "an answered review was valid JSON")
+		// Read the review as the handler does (case-sensitive field names).
+		require.NoError(t, kjson.UnmarshalCaseSensitivePreserveInts(body, &req), "an answered review was valid JSON")
 		require.Equal(t, req.Request.UID, string(resp.Response.UID))
 		if len(resp.Response.Patch) == 0 {
 			return
@@ -52,6 +55,14 @@ func FuzzReview(f *testing.F) {
 		for _, op := range ops {
 			require.Equal(t, "add", op["op"])
 		}
+		// The API server sends objects as it encodes them: valid UTF-8, no duplicate keys. Only
+		// for such objects is "the patch applies" a meaningful property (JSON Patch libraries
+		// disagree on duplicate keys and invalid UTF-8).
+		var canonical any
+		strict, err := kjson.UnmarshalStrict(req.Request.Object, &canonical, kjson.DisallowDuplicateFields)
+		if err != nil || len(strict) > 0 || !utf8.Valid(req.Request.Object) {
+			return
+		}
 		patch, err := jsonpatch.DecodePatch(resp.Response.Patch)
 		require.NoError(t, err)
 		patched, err := patch.Apply(req.Request.Object)
@@ -59,7 +70,7 @@ func FuzzReview(f *testing.F) {
 
 		// Review the patched pod again: nothing more to add.
 		var generic map[string]any
-		require.NoError(t, json.Unmarshal(body, &generic))
+		require.NoError(t, kjson.UnmarshalCaseSensitivePreserveInts(body, &generic))
 		generic["request"].(map[string]any)["object"] = json.RawMessage(patched)
 		again, err := json.Marshal(generic)
 		require.NoError(t, err)
