@@ -42,6 +42,8 @@ type Changes struct {
 	hasAnnotations bool
 	hasVolumes     bool
 	hasPullSecrets bool
+	// createMetadata: the pod's JSON has no metadata member, so the patch creates it first.
+	createMetadata bool
 	// envHint and mountHint size a container's edit lists on first use.
 	envHint, mountHint int
 }
@@ -64,6 +66,11 @@ func newChanges(pod *corev1.Pod) *Changes {
 		hasPullSecrets: len(pod.Spec.ImagePullSecrets) > 0,
 	}
 }
+
+// CreateMetadata tells the patch renderings that the pod's JSON (a hand-made review, a pod template
+// written without metadata) has no metadata member: the annotations then need it created first.
+// A typed pod always has metadata, so Apply is unaffected.
+func (ch *Changes) CreateMetadata() { ch.createMetadata = true }
 
 // Empty reports whether there is nothing to change.
 func (ch *Changes) Empty() bool {
@@ -114,8 +121,11 @@ func (ch *Changes) PatchAt(prefix string) []jsonpatch.Operation {
 	if ch.Empty() {
 		return nil
 	}
-	ops := make([]jsonpatch.Operation, 0, 4+len(ch.volumes)+len(ch.pullSecrets))
+	ops := make([]jsonpatch.Operation, 0, 5+len(ch.volumes)+len(ch.pullSecrets))
 	if len(ch.annotations) > 0 {
+		if ch.createMetadata {
+			ops = append(ops, add(prefix+"/metadata", map[string]any{}))
+		}
 		if ch.hasAnnotations {
 			for _, a := range ch.annotations {
 				ops = append(ops, add(prefix+"/metadata/annotations/"+escapePointer(a.key), a.value))

@@ -19,6 +19,11 @@ func (ch *Changes) AppendPatchJSON(dst []byte, prefix string) ([]byte, error) {
 	}
 	w := patchWriter{dst: append(dst, '['), first: true}
 	if len(ch.annotations) > 0 {
+		if ch.createMetadata {
+			w.op(prefix, nil, "/metadata", "")
+			w.dst = append(w.dst, "{}"...)
+			w.end()
+		}
 		if ch.hasAnnotations {
 			for _, a := range ch.annotations {
 				w.op(prefix, nil, "/metadata/annotations/", escapePointer(a.key))

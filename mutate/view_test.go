@@ -31,3 +31,25 @@ func TestPodViewLabel(t *testing.T) {
 		})
 	}
 }
+
+// A pod whose JSON has no metadata member: both renderings create it before the annotations, and
+// the patch applies.
+func TestCreateMetadata(t *testing.T) {
+	raw := []byte(`{"spec":{"serviceAccountName":"app","containers":[{"name":"a","image":"x"}]}}`)
+	var v mutate.PodView
+	require.NoError(t, json.Unmarshal(raw, &v))
+	require.False(t, v.HasMetadata())
+	ch, err := mutate.Compute(v.Pod(), fuzzApplied(0x03), mutate.Options{})
+	require.NoError(t, err)
+	ch.CreateMetadata()
+
+	want, err := json.Marshal(ch.Patch())
+	require.NoError(t, err)
+	got, err := ch.AppendPatchJSON(nil, "")
+	require.NoError(t, err)
+	require.JSONEq(t, string(want), string(got))
+	patched := applyPatch(t, raw, ch.Patch())
+	pod, err := mutate.DecodePod(patched)
+	require.NoError(t, err)
+	assert.Equal(t, "aws", pod.Annotations["lanyard.dev/injected"])
+}

@@ -241,7 +241,9 @@ func (h *PodMutator) admit(ctx context.Context, req *requestFields, resp *respon
 		return resultUnchanged, nil
 	}
 	resp.changes = changes
-	resp.addMetadata = !req.Object.HasMetadata()
+	if !req.Object.HasMetadata() {
+		changes.CreateMetadata()
+	}
 	if req.DryRun == nil || !*req.DryRun {
 		h.Metrics.injected(changes.Injected)
 	}

@@ -16,14 +16,12 @@ import (
 // AdmissionReview directly (the patch is rendered straight into its base64 field); it decodes to
 // the same object encoding/json would write for admissionv1.AdmissionReview (tested).
 type response struct {
-	uid     types.UID
-	allowed bool
-	result  *metav1.Status
-	changes *mutate.Changes // nil: no patch
-	// addMetadata makes the patch create the pod's metadata member first (the object had none).
-	addMetadata bool
-	warnings    []string // prefixed with "lanyard: " when written
-	injected    []string // auditAnnotations["injected"]
+	uid      types.UID
+	allowed  bool
+	result   *metav1.Status
+	changes  *mutate.Changes // nil: no patch
+	warnings []string        // prefixed with "lanyard: " when written
+	injected []string        // auditAnnotations["injected"]
 }
 
 func (r *response) appendJSON(dst []byte) ([]byte, error) {
@@ -45,9 +43,6 @@ func (r *response) appendJSON(dst []byte) ([]byte, error) {
 		patch, err := r.changes.AppendPatchJSON(make([]byte, 0, 1024), "")
 		if err != nil {
 			return nil, err
-		}
-		if r.addMetadata && len(patch) > 2 {
-			patch = append([]byte(`[{"op":"add","path":"/metadata","value":{}},`), patch[1:]...)
 		}
 		dst = jsonw.Field(dst, false, "patch")
 		dst = append(dst, '"')

@@ -232,13 +232,10 @@ func (e *Engine) processWorkload(ctx context.Context, d *manifest.Document, obj 
 	changes.Apply(mutated)
 	w.Pod = mutated
 
-	ops := changes.PatchAt(path)
-	if len(ops) > 0 {
-		if _, hasMeta := tmplObj["metadata"].(map[string]any); !hasMeta {
-			ops = append([]gjsonpatch.Operation{{Operation: "add", Path: path + "/metadata", Value: map[string]any{}}}, ops...)
-		}
+	if _, hasMeta := tmplObj["metadata"].(map[string]any); !hasMeta {
+		changes.CreateMetadata()
 	}
-	return w, ops, nil
+	return w, changes.PatchAt(path), nil
 }
 
 // skipReason decides, as the webhook configuration and handler do, whether the workload is
