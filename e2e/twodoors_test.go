@@ -13,24 +13,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/lanyard-dev/lanyard/internal/cli"
 	"github.com/lanyard-dev/lanyard/policy"
 	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
 )
 
-// kubeconfig writes a kubeconfig for the envtest API server (cluster-admin) and returns its path.
-func kubeconfig(t *testing.T) string {
-	t.Helper()
-	user, err := testEnv.AddUser(envtest.User{Name: "e2e-cli", Groups: []string{"system:masters"}}, nil)
-	require.NoError(t, err)
-	data, err := user.KubeConfig()
-	require.NoError(t, err)
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	require.NoError(t, os.WriteFile(path, data, 0o600))
-	return path
-}
+// kubeconfig is the cluster-admin kubeconfig the suite wrote for lanyard; the CLI uses it too.
+func kubeconfig(*testing.T) string { return lanyard.kubeconfig }
 
 // Scenario 8: lanyard inject --from-cluster on a pod manifest gives the same pod the API server
 // stores for that manifest. The CLI's output is sent through the API server's defaulting too

@@ -52,14 +52,12 @@ func status(w *offline.Workload) string {
 		return "DENIED: " + w.Denied.Error()
 	case w.Changes != nil && len(w.Changes.Injected) > 0:
 		if w.Changes.Empty() {
-			return "already injected: " + join(w.Changes.Injected)
+			return "already injected: " + strings.Join(w.Changes.Injected, ", ")
 		}
-		return "injected: " + join(w.Changes.Injected)
+		return "injected: " + strings.Join(w.Changes.Injected, ", ")
 	}
 	return "nothing applies"
 }
-
-func join(items []string) string { return strings.Join(items, ", ") }
 
 func countSeverity(findings []offline.Finding, sev policy.Severity) int {
 	n := 0
