@@ -1,17 +1,11 @@
 package e2e
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
 	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -51,47 +45,18 @@ func TestCertificateRotationWithoutFailures(t *testing.T) {
 	serviceAccount(t, ns, "app", nil)
 	association(t, ns, "app", v1alpha1.IdentityAssociationSpec{AWS: &v1alpha1.AWSIdentity{RoleARN: roleARN}})
 
-	wio := &testEnv.WebhookInstallOptions
-	crtPath, keyPath := filepath.Join(wio.LocalServingCertDir, "tls.crt"), filepath.Join(wio.LocalServingCertDir, "tls.key")
-	origCrt, err := os.ReadFile(crtPath)
-	require.NoError(t, err)
-	origKey, err := os.ReadFile(keyPath)
-	require.NoError(t, err)
-
 	// A new CA and a serving certificate it signs.
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "rotation-ca"}, IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour)}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	require.NoError(t, err)
-	ca, err := x509.ParseCertificate(caDER)
-	require.NoError(t, err)
-	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
+	ca, caKey := issue(t, &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "rotation-ca"},
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}, nil, nil)
 	serial := big.NewInt(time.Now().UnixNano())
-	leafTmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: "lanyard"},
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP(wio.LocalServingHost)},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
-		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour)}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &leafKey.PublicKey, caKey)
-	require.NoError(t, err)
-	leafKeyDER, err := x509.MarshalECPrivateKey(leafKey)
-	require.NoError(t, err)
-	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	leaf, leafKey := issue(t, servingCert(serial, "lanyard"), ca, caKey)
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})
+	wio := &testEnv.WebhookInstallOptions
 
 	// 1. Trust both issuers.
 	setCABundle(t, append(append([]byte{}, wio.LocalServingCAData...), caPEM...))
-	t.Cleanup(func() {
-		_ = os.WriteFile(keyPath, origKey, 0o600)
-		_ = os.WriteFile(crtPath, origCrt, 0o600)
-		require.Eventually(t, func() bool {
-			s, err := servedSerial()
-			return err == nil && s.Cmp(serial) != 0
-		}, 30*time.Second, 100*time.Millisecond)
-		setCABundle(t, wio.LocalServingCAData)
-	})
-	time.Sleep(time.Second) // the API server picks up the new caBundle
+	t.Cleanup(func() { setCABundle(t, wio.LocalServingCAData) }) // after the original certificate is back
+	time.Sleep(time.Second)                                      // the API server picks up the new caBundle
 
 	// 2. Keep creating pods through the API server while the serving certificate changes.
 	var created, failed atomic.Int32
@@ -126,12 +91,8 @@ func TestCertificateRotationWithoutFailures(t *testing.T) {
 		})
 	}
 	time.Sleep(500 * time.Millisecond)
-	require.NoError(t, os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: leafKeyDER}), 0o600))
-	require.NoError(t, os.WriteFile(crtPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}), 0o600))
-	require.Eventually(t, func() bool {
-		s, err := servedSerial()
-		return err == nil && s.Cmp(serial) == 0
-	}, 30*time.Second, 50*time.Millisecond, "the rotated certificate is served")
+	swapServingCert(t, leaf, leafKey)
+	waitServed(t, serial, "the rotated certificate is served")
 	time.Sleep(time.Second)
 	close(stop)
 	wg.Wait()
