@@ -3,6 +3,8 @@ package mutate
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -105,19 +107,31 @@ func containersOf(views []containerView) []corev1.Container {
 // needs it (the API server always sends one; a hand-made review may not).
 func (v *PodView) HasMetadata() bool { return v.Metadata != nil }
 
-// Label returns the value of one label, decoding the labels only when the key occurs in them.
-func (v *PodView) Label(key string) string {
+// Label returns the value of one label, decoding the labels only when the key may occur in them.
+// An error means the labels are not a map of strings: the caller cannot know the label's value.
+func (v *PodView) Label(key string) (string, error) {
 	if v.Metadata == nil {
-		return ""
+		return "", nil
 	}
 	raw := v.Metadata.Labels
 	// A key may be written with escapes ("\/" for "/"); only then is the substring test unsure.
 	if len(raw) == 0 || (!bytes.Contains(raw, []byte(key)) && bytes.IndexByte(raw, '\\') < 0) {
-		return ""
+		return "", nil
 	}
 	var labels map[string]string
 	if err := json.Unmarshal(raw, &labels); err != nil {
-		return ""
+		return "", fmt.Errorf("metadata.labels must map label names to strings: %s", describeLabelsError(err))
 	}
-	return labels[key]
+	return labels[key], nil
+}
+
+func describeLabelsError(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		if typeErr.Field != "" {
+			return fmt.Sprintf("label %q is a JSON %s", typeErr.Field, typeErr.Value)
+		}
+		return "found a JSON " + typeErr.Value
+	}
+	return err.Error()
 }

@@ -12,22 +12,33 @@ import (
 
 func TestPodViewLabel(t *testing.T) {
 	tests := map[string]struct {
-		pod  string
-		want string
+		pod     string
+		want    string
+		wantErr string
 	}{
-		"present":           {`{"metadata":{"labels":{"app":"x","lanyard.dev/inject":"disabled"}}}`, "disabled"},
-		"absent":            {`{"metadata":{"labels":{"app":"x"}}}`, ""},
-		"no labels":         {`{"metadata":{}}`, ""},
-		"null labels":       {`{"metadata":{"labels":null}}`, ""},
-		"escaped slash":     {`{"metadata":{"labels":{"lanyard.dev\/inject":"disabled"}}}`, "disabled"},
-		"unicode escape":    {`{"metadata":{"labels":{"lanyard.dev\u002finject":"disabled"}}}`, "disabled"},
-		"key only in value": {`{"metadata":{"labels":{"note":"lanyard.dev/inject"}}}`, ""},
+		"present":           {`{"metadata":{"labels":{"app":"x","lanyard.dev/inject":"disabled"}}}`, "disabled", ""},
+		"absent":            {`{"metadata":{"labels":{"app":"x"}}}`, "", ""},
+		"no labels":         {`{"metadata":{}}`, "", ""},
+		"null labels":       {`{"metadata":{"labels":null}}`, "", ""},
+		"escaped slash":     {`{"metadata":{"labels":{"lanyard.dev\/inject":"disabled"}}}`, "disabled", ""},
+		"unicode escape":    {`{"metadata":{"labels":{"lanyard.dev\u002finject":"disabled"}}}`, "disabled", ""},
+		"key only in value": {`{"metadata":{"labels":{"note":"lanyard.dev/inject"}}}`, "", ""},
+		"a value that is not a string is an error, not an absent label": {
+			`{"metadata":{"labels":{"lanyard.dev/inject":false}}}`, "", "metadata.labels must map label names to strings: found a JSON bool"},
+		"labels that are not an object are an error": {
+			`{"metadata":{"labels":["lanyard.dev/inject"]}}`, "", "metadata.labels must map label names to strings: found a JSON array"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			var v mutate.PodView
 			require.NoError(t, json.Unmarshal([]byte(tc.pod), &v))
-			assert.Equal(t, tc.want, v.Label("lanyard.dev/inject"))
+			got, err := v.Label("lanyard.dev/inject")
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
 		})
 	}
 }

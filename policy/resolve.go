@@ -3,7 +3,6 @@ package policy
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -314,14 +313,19 @@ func resolveRegistries(out *Applied, attachments []*v1alpha1.RegistryAttachment,
 		}
 		out.Registries = append(out.Registries, grant)
 	}
+	var reported map[string]bool // one issue per image, however many containers run it
 	for i, h := range hosts {
 		if h.covered || h.host == "" {
 			continue
 		}
 		cloud := imagehost.CloudRegistry(h.host)
-		if cloud == imagehost.CloudNone || slices.Contains(images[:i], images[i]) {
+		if cloud == imagehost.CloudNone || reported[images[i]] {
 			continue
 		}
+		if reported == nil {
+			reported = map[string]bool{}
+		}
+		reported[images[i]] = true
 		out.addIssue(SeverityError, CodeUnattachedRegistry, fmt.Sprintf(
 			"image %s is on %s registry %s and no RegistryAttachment covers it for %s/%s: it would fail to pull (declare a nodeIdentity attachment if the kubelet pulls)",
 			images[i], cloud, h.host, out.Namespace, out.ServiceAccountName))

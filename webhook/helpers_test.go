@@ -77,6 +77,10 @@ func testPolicy() *policy.Static {
 	s.AddIdentityAssociation(association("search-b", testNamespace, "contested", v1alpha1.IdentityAssociationSpec{
 		AWS: &v1alpha1.AWSIdentity{RoleARN: podIdentityRoleARN},
 	}))
+	// Pods whose spec.serviceAccountName is left empty resolve to "default".
+	s.AddIdentityAssociation(association("fallback", testNamespace, "default", v1alpha1.IdentityAssociationSpec{
+		AWS: &v1alpha1.AWSIdentity{RoleARN: irsaRoleARN, Mode: v1alpha1.AWSModeIRSA},
+	}))
 	// Would inject if the namespace were not excluded.
 	for _, ns := range []string{"kube-system", lanyardNamespace} {
 		s.AddIdentityAssociation(association(ns+"-irsa", ns, "irsa", v1alpha1.IdentityAssociationSpec{
@@ -117,6 +121,7 @@ func newServer(t testing.TB, h http.Handler) (*httptest.Server, *http.Client) {
 type httpResult struct {
 	status      int
 	contentType string
+	header      http.Header
 	body        []byte
 }
 
@@ -138,7 +143,16 @@ func do(t testing.TB, c *http.Client, req *http.Request) httpResult {
 	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	return httpResult{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), body: b}
+	return httpResult{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), header: resp.Header, body: b}
+}
+
+// podSpec and podMeta return the pod's spec and metadata in a decoded review, for edits.
+func podSpec(review map[string]any) map[string]any {
+	return review["request"].(map[string]any)["object"].(map[string]any)["spec"].(map[string]any)
+}
+
+func podMeta(review map[string]any) map[string]any {
+	return review["request"].(map[string]any)["object"].(map[string]any)["metadata"].(map[string]any)
 }
 
 func readFixture(t testing.TB, name string) []byte {

@@ -23,6 +23,8 @@ const (
 	reasonPanic      = "panic"
 	reasonBadPod     = "bad_pod"
 	reasonInternal   = "internal"
+	reasonOverloaded = "overloaded" // no room within the in-flight limits before the deadline
+	reasonDeadline   = "deadline"   // the request ended before its review did
 )
 
 // Metrics are lanyard's admission metrics; controller-runtime adds its generic webhook metrics
@@ -32,6 +34,8 @@ type Metrics struct {
 	injections map[string]prometheus.Counter
 	misses     *prometheus.CounterVec
 	errors     map[string]prometheus.Counter
+	inflightG  prometheus.Gauge
+	connsG     prometheus.Gauge
 }
 
 // NewMetrics creates and registers the metrics. The histogram's buckets start at 50µs: lanyard
@@ -54,6 +58,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "lanyard_admission_errors_total",
 		Help: "Admission requests answered with an error, by reason.",
 	}, []string{"reason"})
+	inflight := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "lanyard_inflight_reviews",
+		Help: "Admission reviews being worked on (bounded by --max-inflight-reviews).",
+	})
+	conns := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "lanyard_open_connections",
+		Help: "Open connections to the admission server (bounded by --max-connections).",
+	})
+	inflight = register(reg, inflight)
+	conns = register(reg, conns)
 	duration = register(reg, duration)
 	injections = register(reg, injections)
 	misses = register(reg, misses)
@@ -64,6 +78,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		injections: map[string]prometheus.Counter{},
 		misses:     misses,
 		errors:     map[string]prometheus.Counter{},
+		inflightG:  inflight,
+		connsG:     conns,
 	}
 	// Resolve every label value once: no hashing or allocation per request.
 	for _, r := range []string{resultInjected, resultUnchanged, resultSkipped, resultDenied, resultError} {
@@ -72,7 +88,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, p := range []string{"aws", "azure", "gcp", "registry"} {
 		m.injections[p] = injections.WithLabelValues(p)
 	}
-	for _, r := range []string{reasonBadRequest, reasonTooLarge, reasonLookup, reasonPanic, reasonBadPod, reasonInternal} {
+	for _, r := range []string{reasonBadRequest, reasonTooLarge, reasonLookup, reasonPanic, reasonBadPod, reasonInternal, reasonOverloaded, reasonDeadline} {
 		m.errors[r] = errs.WithLabelValues(r)
 	}
 	return m
@@ -97,6 +113,19 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 func (m *Metrics) LookupMiss(resource string) {
 	if m != nil {
 		m.misses.WithLabelValues(resource).Inc()
+	}
+}
+
+func (m *Metrics) inflight(delta float64) {
+	if m != nil {
+		m.inflightG.Add(delta)
+	}
+}
+
+// OpenConnections records the number of open admission connections (the server's hook).
+func (m *Metrics) OpenConnections(n int) {
+	if m != nil {
+		m.connsG.Set(float64(n))
 	}
 }
 

@@ -1,12 +1,14 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"mime"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -23,9 +25,13 @@ import (
 // MutatePodPath is where the API server sends pod CREATE reviews.
 const MutatePodPath = "/mutate-v1-pod"
 
-// DefaultMaxRequestBytes bounds an AdmissionReview body. A pod is at most ~1.5 MiB in etcd; the
-// review wraps it with request metadata.
-const DefaultMaxRequestBytes = 4 << 20
+// DefaultMaxRequestBytes bounds an AdmissionReview body. It is sized from the largest pod the API
+// server can store, not from a typical one: etcd takes a pod of up to 1.5 MiB in protobuf, and
+// its JSON in the review can be several times that — the API server escapes <, > and & as
+// \u003c (6 bytes for 1), and short booleans and integers gain their field names (up to ~8×).
+// 1.5 MiB × 8 plus the review's envelope is ~12 MiB; no legal pod is refused below 16 MiB.
+// Limits bound how many such bodies are held at once.
+const DefaultMaxRequestBytes = 16 << 20
 
 // auditKeyInjected is the auditAnnotations key (the API server prefixes it with the webhook name).
 const auditKeyInjected = "injected"
@@ -38,8 +44,16 @@ type PodMutator struct {
 	LanyardNamespace string
 	// MaxRequestBytes bounds the request body; 0 means DefaultMaxRequestBytes.
 	MaxRequestBytes int64
-	Log             logr.Logger
-	Metrics         *Metrics
+	// Timeout bounds one review (the API server's own ?timeout= when shorter); 0 means
+	// DefaultRequestTimeout.
+	Timeout time.Duration
+	// LookupTimeout bounds all policy lookups of one review together (live reads on cache
+	// misses); 0 means no bound beyond Timeout.
+	LookupTimeout time.Duration
+	// Limits bound the reviews in flight; nil means unbounded (tests).
+	Limits  *Limits
+	Log     logr.Logger
+	Metrics *Metrics
 }
 
 // reviewRequest is an AdmissionReview as lanyard reads it: in one pass, with the pod decoded only
@@ -87,16 +101,6 @@ type requestHeader struct {
 	DryRun      *bool                 `json:"dryRun"`
 }
 
-// httpError is a request lanyard cannot answer with an AdmissionResponse: the API server then
-// applies the webhook's failurePolicy.
-type httpError struct {
-	status int
-	reason string
-	msg    string
-}
-
-func (e *httpError) Error() string { return e.msg }
-
 // ServeHTTP implements http.Handler.
 func (h *PodMutator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
@@ -105,21 +109,17 @@ func (h *PodMutator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if p := recover(); p != nil {
 			h.Metrics.error(reasonPanic)
 			h.Log.Error(fmt.Errorf("%v", p), "panic while handling admission review")
-			http.Error(w, "internal error while handling the admission review", http.StatusInternalServerError)
+			writeStatus(w, &httpError{http.StatusInternalServerError, reasonPanic, "internal error while handling the admission review"})
 			result = resultError
 		}
 		h.Metrics.observe(result, time.Since(start).Seconds())
 	}()
 
-	body, herr := h.readBody(w, r)
+	resp, result, herr := h.serve(w, r)
 	if herr == nil {
-		var resp []byte
-		resp, result, herr = h.Review(r.Context(), body)
-		if herr == nil {
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write(resp)
-			return
-		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(resp)
+		return
 	}
 	h.Metrics.error(herr.reason)
 	if herr.status >= 500 {
@@ -127,32 +127,95 @@ func (h *PodMutator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		h.Log.V(1).Info("bad admission review", "error", herr.msg)
 	}
-	http.Error(w, herr.msg, herr.status)
+	if herr.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", http.MethodPost)
+	}
+	writeStatus(w, herr)
 }
 
-func (h *PodMutator) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *httpError) {
-	if r.Method != http.MethodPost {
-		return nil, &httpError{http.StatusMethodNotAllowed, reasonBadRequest, "admission reviews must be POSTed"}
+// serve checks the request, waits for room within the limits, reads the body and reviews it.
+func (h *PodMutator) serve(w http.ResponseWriter, r *http.Request) ([]byte, string, *httpError) {
+	if herr := checkRequest(r); herr != nil {
+		return nil, resultError, herr
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "application/json" && !strings.HasPrefix(ct, "application/json;") {
-		return nil, &httpError{http.StatusUnsupportedMediaType, reasonBadRequest, fmt.Sprintf("Content-Type %q: expected application/json", ct)}
-	}
-	limit := h.MaxRequestBytes
-	if limit <= 0 {
-		limit = DefaultMaxRequestBytes
-	}
+	limit := h.maxRequestBytes()
 	if r.ContentLength > limit {
-		return nil, &httpError{http.StatusRequestEntityTooLarge, reasonTooLarge, fmt.Sprintf("request body of %d bytes exceeds the limit of %d", r.ContentLength, limit)}
+		return nil, resultError, tooLarge(r.ContentLength, limit)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	ctx, cancel := context.WithTimeout(r.Context(), requestBudget(r, h.timeout()))
+	defer cancel()
+	size := r.ContentLength
+	if size < 0 {
+		size = limit
+	}
+	release, err := h.Limits.acquire(ctx, size)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, &httpError{http.StatusRequestEntityTooLarge, reasonTooLarge, fmt.Sprintf("request body exceeds the limit of %d bytes", limit)}
+		return nil, resultError, overloaded(err)
+	}
+	defer release()
+	body, herr := readBody(w, r, limit)
+	if herr != nil {
+		return nil, resultError, herr
+	}
+	return h.Review(ctx, body)
+}
+
+// checkRequest refuses what is not an AdmissionReview POST before anything is read.
+func checkRequest(r *http.Request) *httpError {
+	if r.Method != http.MethodPost {
+		return &httpError{http.StatusMethodNotAllowed, reasonBadRequest, "admission reviews must be POSTed"}
+	}
+	ct := r.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" { // ParseMediaType lowercases
+		return &httpError{http.StatusUnsupportedMediaType, reasonBadRequest, fmt.Sprintf("Content-Type %q: expected application/json", ct)}
+	}
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return &httpError{http.StatusUnsupportedMediaType, reasonBadRequest, fmt.Sprintf("Content-Encoding %q is not supported: send the AdmissionReview uncompressed", ce)}
+	}
+	return nil
+}
+
+func (h *PodMutator) maxRequestBytes() int64 {
+	if h.MaxRequestBytes > 0 {
+		return h.MaxRequestBytes
+	}
+	return DefaultMaxRequestBytes
+}
+
+func (h *PodMutator) timeout() time.Duration {
+	if h.Timeout > 0 {
+		return h.Timeout
+	}
+	return DefaultRequestTimeout
+}
+
+func tooLarge(size, limit int64) *httpError {
+	what := "request body"
+	if size >= 0 {
+		what = fmt.Sprintf("request body of %d bytes", size)
+	}
+	return &httpError{http.StatusRequestEntityTooLarge, reasonTooLarge, fmt.Sprintf(
+		"%s exceeds lanyard's limit of %d bytes (--max-request-bytes); no pod that etcd can store is this large", what, limit)}
+}
+
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *httpError) {
+	var body []byte
+	if r.ContentLength > 0 {
+		body = make([]byte, 0, r.ContentLength+1) // one read into the right size, no regrowth
+	}
+	buf := bytes.NewBuffer(body)
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooLargeErr *http.MaxBytesError
+		if errors.As(err, &tooLargeErr) {
+			return nil, tooLarge(-1, limit)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, &httpError{http.StatusRequestTimeout, reasonBadRequest, "reading the request body timed out"}
 		}
 		return nil, &httpError{http.StatusBadRequest, reasonBadRequest, "reading request body: " + err.Error()}
 	}
-	return body, nil
+	return buf.Bytes(), nil
 }
 
 // Review answers one AdmissionReview body: the response JSON and the outcome, or an error that
@@ -165,7 +228,7 @@ func (h *PodMutator) Review(ctx context.Context, body []byte) ([]byte, string, *
 	if err := kjson.UnmarshalCaseSensitivePreserveInts(body, &review); err != nil {
 		var raw rawReviewRequest
 		if rawErr := kjson.UnmarshalCaseSensitivePreserveInts(body, &raw); rawErr != nil {
-			return nil, resultError, &httpError{http.StatusBadRequest, reasonBadRequest, "malformed AdmissionReview: " + rawErr.Error()}
+			return nil, resultError, &httpError{http.StatusBadRequest, reasonBadRequest, "malformed AdmissionReview: " + describeJSONError(rawErr)}
 		}
 		review = reviewRequest{APIVersion: raw.APIVersion, Kind: raw.Kind}
 		if raw.Request != nil {
@@ -205,19 +268,29 @@ func (h *PodMutator) admit(ctx context.Context, req *requestFields, resp *respon
 		return resultSkipped, nil
 	}
 	if req.objectErr != nil {
-		deny(resp, http.StatusBadRequest, metav1.StatusReasonBadRequest, "lanyard could not decode the pod: "+req.objectErr.Error())
-		h.Metrics.error(reasonBadPod)
-		return resultDenied, nil
+		return badPod(resp, h.Metrics, describeJSONError(req.objectErr))
 	}
 	if req.Object == nil {
 		return resultError, &httpError{http.StatusBadRequest, reasonBadRequest, "AdmissionReview request has no object: expected the pod being created"}
 	}
-	if req.Object.Label(policy.InjectLabel) == policy.InjectDisabled {
+	// Labels are decoded only to find the opt-out; a pod whose labels do not decode is denied
+	// rather than injected against an opt-out lanyard could not read.
+	optOut, err := req.Object.Label(policy.InjectLabel)
+	if err != nil {
+		return badPod(resp, h.Metrics, err.Error())
+	}
+	if optOut == policy.InjectDisabled {
 		return resultSkipped, nil
 	}
 
 	pod := req.Object.Pod()
-	applied, err := h.Resolver.Resolve(ctx, policy.SubjectOf(req.Namespace, pod))
+	lookupCtx := ctx
+	if h.LookupTimeout > 0 {
+		var cancel context.CancelFunc
+		lookupCtx, cancel = context.WithTimeout(ctx, h.LookupTimeout) // one budget for every lookup of this review
+		defer cancel()
+	}
+	applied, err := h.Resolver.Resolve(lookupCtx, policy.SubjectOf(req.Namespace, pod))
 	if err != nil {
 		var invalid *policy.InvalidError
 		if errors.As(err, &invalid) {
@@ -226,10 +299,25 @@ func (h *PodMutator) admit(ctx context.Context, req *requestFields, resp *respon
 		}
 		return resultError, &httpError{http.StatusInternalServerError, reasonLookup, "lanyard could not look up policy for the pod: " + err.Error()}
 	}
+	if ctx.Err() != nil {
+		return resultError, deadlineError(ctx)
+	}
+	if pod.Spec.ServiceAccountName == "" && !applied.Identity.Empty() {
+		// The API server's ServiceAccount admission sets spec.serviceAccountName before webhooks
+		// run; empty means it is off in this cluster, and the API server refuses a projected
+		// ServiceAccount token in a pod without a ServiceAccount. Registry access still applies.
+		resp.warnings = append(resp.warnings, fmt.Sprintf(
+			"pod has no spec.serviceAccountName (the ServiceAccount admission plugin is off?): ServiceAccount tokens cannot be projected, %s not injected",
+			applied.Identity.Source))
+		applied.Identity = policy.Identity{}
+	}
 	changes, err := mutate.Compute(pod, applied, h.Mutate)
 	if err != nil {
 		deny(resp, http.StatusUnprocessableEntity, metav1.StatusReasonInvalid, err.Error())
 		return resultDenied, nil
+	}
+	if ctx.Err() != nil {
+		return resultError, deadlineError(ctx)
 	}
 
 	for _, is := range applied.Issues {
@@ -248,6 +336,18 @@ func (h *PodMutator) admit(ctx context.Context, req *requestFields, resp *respon
 		h.Metrics.injected(changes.Injected)
 	}
 	return resultInjected, nil
+}
+
+func badPod(resp *response, m *Metrics, reason string) (string, *httpError) {
+	deny(resp, http.StatusBadRequest, metav1.StatusReasonBadRequest, "lanyard could not decode the pod: "+reason)
+	m.error(reasonBadPod)
+	return resultDenied, nil
+}
+
+// deadlineError ends a review whose request is over (the client went away or its deadline
+// passed): no more work is spent on it.
+func deadlineError(ctx context.Context) *httpError {
+	return &httpError{http.StatusServiceUnavailable, reasonDeadline, "the review ran out of time: " + context.Cause(ctx).Error()}
 }
 
 func deny(resp *response, code int32, reason metav1.StatusReason, msg string) {

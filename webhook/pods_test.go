@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/lanyard-dev/lanyard/policy"
 	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
@@ -29,10 +29,14 @@ func TestPodMutatorServeHTTP(t *testing.T) {
 		contentType string // application/json when empty
 		chunked     bool   // send without Content-Length
 		maxBytes    int64
+		headers     map[string]string
+		edit        func(review map[string]any) // changes the fixture before it is sent
 
-		// HTTP errors (the API server applies failurePolicy).
+		// HTTP errors (the API server applies failurePolicy), answered with a metav1.Status.
 		wantStatus  int // 200 when zero
 		wantHTTPMsg []string
+		wantNotHTTP []string // must not appear in the message (Go internals)
+		wantHeader  map[string]string
 
 		// AdmissionResponses.
 		wantAllowed     bool
@@ -136,8 +140,46 @@ func TestPodMutatorServeHTTP(t *testing.T) {
 			fixture: "object-not-a-pod.json", wantAllowed: false, wantCode: http.StatusBadRequest,
 			wantMessage: []string{"could not decode the pod"},
 		},
-		"GET is a 405": {
+		"GET is a 405 that names the allowed method": {
 			fixture: "aws-irsa.json", method: http.MethodGet, wantStatus: http.StatusMethodNotAllowed, wantHTTPMsg: []string{"POST"},
+			wantHeader: map[string]string{"Allow": "POST"},
+		},
+		"media types compare case-insensitively": {
+			fixture: "aws-irsa.json", contentType: "Application/JSON", wantAllowed: true, wantPatch: true, wantInjected: "aws",
+			wantVolumes: []string{"kube-api-access-x7k2p", "aws-iam-token"},
+		},
+		"a compressed body is a 415 naming the encoding": {
+			fixture: "aws-irsa.json", headers: map[string]string{"Content-Encoding": "gzip"},
+			wantStatus: http.StatusUnsupportedMediaType, wantHTTPMsg: []string{`Content-Encoding "gzip" is not supported`},
+		},
+		"a uid of the wrong type is a 400 naming the JSON field, not Go types": {
+			fixture: "aws-irsa.json", edit: func(r map[string]any) { r["request"].(map[string]any)["uid"] = 5 },
+			wantStatus:  http.StatusBadRequest,
+			wantHTTPMsg: []string{"malformed AdmissionReview: field request.uid: expected a string, got a JSON number"},
+			wantNotHTTP: []string{"requestHeader", "types.UID", "Go struct", "webhook."},
+		},
+		"a review that is not an object is a 400 in JSON terms": {
+			body: []byte(`[1,2]`), wantStatus: http.StatusBadRequest,
+			wantHTTPMsg: []string{"malformed AdmissionReview: expected an object, got a JSON array"},
+			wantNotHTTP: []string{"webhook.", "Go value"},
+		},
+		"a pod field of the wrong type is denied naming the field": {
+			fixture: "aws-irsa.json", edit: func(r map[string]any) {
+				podSpec(r)["containers"].([]any)[0].(map[string]any)["name"] = 5
+			},
+			wantAllowed: false, wantCode: http.StatusBadRequest,
+			wantMessage: []string{"could not decode the pod: field request.object.spec.containers.name: expected a string, got a JSON number"},
+		},
+		"labels that do not decode deny the pod rather than ignore its opt-out": {
+			fixture: "aws-irsa.json", edit: func(r map[string]any) {
+				podMeta(r)["labels"] = map[string]any{policy.InjectLabel: false}
+			},
+			wantAllowed: false, wantCode: http.StatusBadRequest,
+			wantMessage: []string{"could not decode the pod: metadata.labels must map label names to strings: found a JSON bool"},
+		},
+		"a pod without serviceAccountName gets no token, with a warning": {
+			fixture: "aws-irsa.json", edit: func(r map[string]any) { delete(podSpec(r), "serviceAccountName") },
+			wantAllowed: true, wantWarnings: []string{"pod has no spec.serviceAccountName", "IdentityAssociation fallback not injected"},
 		},
 		"a content type other than JSON is a 415": {
 			fixture: "aws-irsa.json", contentType: "application/yaml", wantStatus: http.StatusUnsupportedMediaType,
@@ -149,11 +191,11 @@ func TestPodMutatorServeHTTP(t *testing.T) {
 		},
 		"a body over the limit is a 413 before it is read": {
 			fixture: "aws-irsa.json", maxBytes: 1024, wantStatus: http.StatusRequestEntityTooLarge,
-			wantHTTPMsg: []string{"exceeds the limit of 1024"},
+			wantHTTPMsg: []string{"request body of 5521 bytes exceeds lanyard's limit of 1024 bytes (--max-request-bytes)"},
 		},
 		"a chunked body over the limit is a 413 while it is read": {
 			fixture: "aws-irsa.json", maxBytes: 1024, chunked: true, wantStatus: http.StatusRequestEntityTooLarge,
-			wantHTTPMsg: []string{"exceeds the limit of 1024 bytes"},
+			wantHTTPMsg: []string{"request body exceeds lanyard's limit of 1024 bytes"},
 		},
 		"an out-of-range token-expiration annotation denies with 422 naming it and the range": {
 			fixture: "invalid-token-expiration.json", wantAllowed: false, wantCode: http.StatusUnprocessableEntity,
@@ -183,6 +225,14 @@ func TestPodMutatorServeHTTP(t *testing.T) {
 			if tc.fixture != "" {
 				body = readFixture(t, tc.fixture)
 			}
+			if tc.edit != nil {
+				var review map[string]any
+				require.NoError(t, json.Unmarshal(body, &review))
+				tc.edit(review)
+				var err error
+				body, err = json.Marshal(review)
+				require.NoError(t, err)
+			}
 			var reader io.Reader = bytes.NewReader(body)
 			if tc.chunked {
 				reader = io.MultiReader(reader) // hides the length: sent chunked
@@ -197,7 +247,13 @@ func TestPodMutatorServeHTTP(t *testing.T) {
 			req, err := http.NewRequestWithContext(t.Context(), method, srv.URL+MutatePodPath, reader)
 			require.NoError(t, err)
 			req.Header.Set("Content-Type", contentType)
+			for k, v := range tc.headers {
+				req.Header.Set(k, v)
+			}
 			res := do(t, client, req)
+			for k, v := range tc.wantHeader {
+				assert.Equal(t, v, res.header.Get(k), "header %s", k)
+			}
 
 			wantStatus := tc.wantStatus
 			if wantStatus == 0 {
@@ -205,8 +261,18 @@ func TestPodMutatorServeHTTP(t *testing.T) {
 			}
 			require.Equal(t, wantStatus, res.status, "body: %s", res.body)
 			if wantStatus != http.StatusOK {
+				// A Status body is what the API server's webhook client shows users.
+				assert.Equal(t, "application/json", res.contentType)
+				var status metav1.Status
+				require.NoError(t, json.Unmarshal(res.body, &status), "body: %s", res.body)
+				assert.Equal(t, "Status", status.Kind)
+				assert.Equal(t, metav1.StatusFailure, status.Status)
+				assert.Equal(t, int32(wantStatus), status.Code)
 				for _, msg := range tc.wantHTTPMsg {
-					assert.Contains(t, string(res.body), msg)
+					assert.Contains(t, status.Message, msg)
+				}
+				for _, msg := range tc.wantNotHTTP {
+					assert.NotContains(t, status.Message, msg)
 				}
 				return
 			}

@@ -2,23 +2,25 @@ package webhook
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/lanyard-dev/lanyard/internal/status"
@@ -38,6 +40,16 @@ type Config struct {
 	TLSMinVersion uint16
 	// EnableHTTP2 is off by default (HTTP/2 rapid reset and stream multiplexing attacks).
 	EnableHTTP2 bool
+	// ClientCAFile and ClientNames require the API server's client certificate (ServerOptions).
+	ClientCAFile string
+	ClientNames  []string
+	// RequestTimeout, IdleTimeout and MaxConnections bound the admission server (ServerOptions).
+	RequestTimeout time.Duration
+	IdleTimeout    time.Duration
+	MaxConnections int
+	// MaxInflightReviews and MaxInflightBytes bound the reviews worked on at once (Limits).
+	MaxInflightReviews int
+	MaxInflightBytes   int64
 
 	MetricsBindAddress     string
 	HealthProbeBindAddress string
@@ -63,24 +75,31 @@ type Config struct {
 
 // Run serves admission until ctx ends, then drains: readiness fails, in-flight and newly arriving
 // requests are still answered for ShutdownDelay, then the servers shut down gracefully.
+//
+// Health, metrics and the admission listener start at once. Until the API server has been
+// reached and the policy caches have synced, /readyz fails and admission answers 503; an API
+// server that is unreachable at start is retried with backoff, never a crash loop.
 func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
-	if cfg.TLSMinVersion != tls.VersionTLS12 && cfg.TLSMinVersion != tls.VersionTLS13 {
-		return errors.New("TLS minimum version must be 1.2 or 1.3")
-	}
 	scheme, err := cluster.Scheme()
 	if err != nil {
 		return err
 	}
 	log := cfg.Log
-	tlsOpts := []func(*tls.Config){func(c *tls.Config) {
-		c.MinVersion = cfg.TLSMinVersion
-		if !cfg.EnableHTTP2 {
-			c.NextProtos = []string{"http/1.1"}
-		}
-	}}
-	server := crwebhook.NewServer(crwebhook.Options{
-		Host: cfg.Host, Port: cfg.Port, CertDir: cfg.CertDir, CertName: cfg.CertName, KeyName: cfg.KeyName, TLSOpts: tlsOpts,
+	certWatcher, err := certwatcher.New(filepath.Join(cfg.CertDir, cfg.CertName), filepath.Join(cfg.CertDir, cfg.KeyName))
+	if err != nil {
+		return fmt.Errorf("loading the serving certificate: %w", err)
+	}
+	metrics := NewMetrics(crmetrics.Registry)
+	server, err := NewServer(ServerOptions{
+		Host: cfg.Host, Port: cfg.Port, GetCertificate: certWatcher.GetCertificate,
+		TLSMinVersion: cfg.TLSMinVersion, EnableHTTP2: cfg.EnableHTTP2,
+		ClientCAFile: cfg.ClientCAFile, ClientNames: cfg.ClientNames,
+		RequestTimeout: cfg.RequestTimeout, IdleTimeout: cfg.IdleTimeout, MaxConnections: cfg.MaxConnections,
+		OnConnections: metrics.OpenConnections, Log: log.WithName("server"),
 	})
+	if err != nil {
+		return err
+	}
 	shutdownTimeout := 30 * time.Second
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                  scheme,
@@ -97,11 +116,13 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
+	if err := mgr.Add(certWatcher); err != nil {
+		return err
+	}
 
 	mgrCtx, stop := context.WithCancel(context.Background())
 	defer stop()
 
-	metrics := NewMetrics(crmetrics.Registry)
 	live := cfg.Live
 	live.OnMiss = metrics.LookupMiss
 	// Live lookups get a client of their own (own connection pool and rate limiter), so that the
@@ -112,39 +133,44 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("creating the live lookup client: %w", err)
 	}
-	reader, err := cluster.NewReader(mgrCtx, mgr.GetCache(), liveClient, live)
-	if err != nil {
-		return err
-	}
-	resolver := policy.NewResolver(reader, cfg.Policy)
-	mgr.GetWebhookServer().Register(MutatePodPath, &PodMutator{
-		Resolver: resolver, Mutate: cfg.Mutate, LanyardNamespace: cfg.Namespace,
-		MaxRequestBytes: cfg.MaxRequestBytes, Log: log.WithName("pods"), Metrics: metrics,
-	})
-	mgr.GetWebhookServer().Register(ValidateAssociationPath, &admission.Webhook{
-		Handler: &AssociationValidator{Live: liveClient, Reader: reader, DefaultAzureTenantID: cfg.Policy.DefaultAzureTenantID},
-	})
-	if err := mgr.Add(&status.Runner{
-		Reconciler: &status.Reconciler{Client: mgr.GetClient(), Reader: reader}, Cache: mgr.GetCache(), Config: restConfig,
-		LeaderElection: cfg.LeaderElection, Namespace: cfg.LeaderElectionNamespace, ID: cfg.LeaderElectionID,
-		Log: log.WithName("status"),
-	}); err != nil {
-		return fmt.Errorf("setting up the status reconciler: %w", err)
-	}
 
+	limits := NewLimits(cfg.MaxInflightReviews, cfg.MaxInflightBytes, metrics)
+	timeout := cfg.RequestTimeout
+	if timeout <= 0 {
+		timeout = DefaultRequestTimeout
+	}
+	maxBody := cfg.MaxRequestBytes
+	if maxBody <= 0 {
+		maxBody = DefaultMaxRequestBytes
+	}
+	var podHandler, validateHandler lateHandler
+	server.Register(MutatePodPath, &podHandler)
+	server.Register(ValidateAssociationPath, &validateHandler)
+
+	var reader atomic.Pointer[cluster.Reader]
 	var draining atomic.Bool
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
 	if err := mgr.AddReadyzCheck("caches", func(*http.Request) error {
-		if !reader.Synced() {
+		r := reader.Load()
+		if r == nil {
+			return errors.New("waiting for the API server")
+		}
+		if !r.Synced() {
 			return errors.New("informer caches not synced yet")
 		}
 		return nil
 	}); err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+	if err := mgr.AddReadyzCheck("webhook", server.StartedChecker()); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("certificate", func(*http.Request) error {
+		_, err := certWatcher.GetCertificate(nil)
+		return err
+	}); err != nil {
 		return err
 	}
 	if err := mgr.AddReadyzCheck("draining", func(*http.Request) error {
@@ -156,9 +182,48 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 		return err
 	}
 
-	go func() {
-		if reader.WaitForSync(mgrCtx) {
+	// connect creates the informers (so the first admission finds them started and synced),
+	// then opens admission. It needs the API server's discovery and is retried until it answers.
+	connect := func() error {
+		r, err := cluster.NewReader(mgrCtx, mgr.GetCache(), liveClient, live)
+		if err != nil {
+			return err
+		}
+		podHandler.set(&PodMutator{
+			Resolver: policy.NewResolver(r, cfg.Policy), Mutate: cfg.Mutate, LanyardNamespace: cfg.Namespace,
+			MaxRequestBytes: maxBody, Timeout: timeout, LookupTimeout: live.LiveTimeout, Limits: limits,
+			Log: log.WithName("pods"), Metrics: metrics,
+		})
+		validateHandler.set(limits.Handler(&admission.Webhook{
+			Handler: &AssociationValidator{Live: liveClient, Reader: r, DefaultAzureTenantID: cfg.Policy.DefaultAzureTenantID},
+		}, maxBody, timeout))
+		if err := mgr.Add(&status.Runner{
+			Reconciler: &status.Reconciler{Client: mgr.GetClient(), Reader: r}, Cache: mgr.GetCache(), Config: restConfig,
+			LeaderElection: cfg.LeaderElection, Namespace: cfg.LeaderElectionNamespace, ID: cfg.LeaderElectionID,
+			Log: log.WithName("status"),
+		}); err != nil {
+			return fmt.Errorf("setting up the status reconciler: %w", err)
+		}
+		reader.Store(r)
+		if r.WaitForSync(mgrCtx) {
 			log.Info("caches synced; ready to admit")
+		}
+		return nil
+	}
+	go func() {
+		backoff := wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: math.MaxInt32, Cap: 15 * time.Second}
+		for {
+			err := connect()
+			if err == nil || mgrCtx.Err() != nil {
+				return
+			}
+			delay := backoff.Step()
+			log.Error(err, "cannot reach the API server yet; retrying", "in", delay.Round(time.Millisecond).String())
+			select {
+			case <-mgrCtx.Done():
+				return
+			case <-time.After(delay):
+			}
 		}
 	}()
 	go func() {
@@ -174,6 +239,20 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	}()
 	log.Info("starting lanyard", "port", cfg.Port, "namespace", cfg.Namespace)
 	return mgr.Start(mgrCtx)
+}
+
+// lateHandler answers 503 until the handler it stands for exists (the API server has not been
+// reached yet); readiness fails meanwhile, so only direct callers ever see it.
+type lateHandler struct{ h atomic.Pointer[http.Handler] }
+
+func (l *lateHandler) set(h http.Handler) { l.h.Store(&h) }
+
+func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h := l.h.Load(); h != nil {
+		(*h).ServeHTTP(w, r)
+		return
+	}
+	writeStatus(w, &httpError{http.StatusServiceUnavailable, reasonInternal, "not ready: lanyard has not reached the API server yet"})
 }
 
 // RBAC of lanyard serve, generated into deploy/base/rbac by controller-gen. Nothing on Secrets:

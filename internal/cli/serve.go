@@ -31,6 +31,13 @@ type serveFlags struct {
 	certName, keyName  string
 	tlsMinVersion      string
 	enableHTTP2        bool
+	clientCAFile       string
+	clientNames        []string
+	requestTimeout     time.Duration
+	idleTimeout        time.Duration
+	maxConnections     int
+	maxInflight        int
+	maxInflightBytes   int64
 	metricsAddr        string
 	healthAddr         string
 	pprofAddr          string
@@ -84,6 +91,13 @@ The serving certificate (tls.crt, tls.key in --cert-dir) is reloaded when the fi
 	fs.StringVar(&f.keyName, "key-name", "tls.key", "private key file name in --cert-dir")
 	fs.StringVar(&f.tlsMinVersion, "tls-min-version", "1.2", "minimum TLS version: 1.2 or 1.3")
 	fs.BoolVar(&f.enableHTTP2, "enable-http2", false, "serve HTTP/2 (off: HTTP/2 stream attacks)")
+	fs.StringVar(&f.clientCAFile, "client-ca-file", "", "require clients (the API server) to present a certificate signed by a CA in this PEM file; see docs/security.md")
+	fs.StringSliceVar(&f.clientNames, "client-names", nil, "with --client-ca-file: accept only client certificates with one of these common or DNS names")
+	fs.DurationVar(&f.requestTimeout, "request-timeout", webhook.DefaultRequestTimeout, "read deadline of a request and, separately, deadline of its answer; keep below the webhook's timeoutSeconds")
+	fs.DurationVar(&f.idleTimeout, "idle-timeout", webhook.DefaultIdleTimeout, "close keep-alive connections idle this long")
+	fs.IntVar(&f.maxConnections, "max-connections", webhook.DefaultMaxConnections, "most open admission connections; further clients wait")
+	fs.IntVar(&f.maxInflight, "max-inflight-reviews", webhook.DefaultMaxInflightReviews, "most admission reviews worked on at once")
+	fs.Int64Var(&f.maxInflightBytes, "max-inflight-review-bytes", webhook.DefaultMaxInflightBytes, "most request body bytes held by the reviews worked on at once")
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of /metrics; 0 disables")
 	fs.StringVar(&f.healthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fs.StringVar(&f.pprofAddr, "pprof-bind-address", "", "address of /debug/pprof (off when empty)")
@@ -98,7 +112,7 @@ The serving certificate (tls.crt, tls.key in --cert-dir) is reloaded when the fi
 	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 5*time.Second, "keep serving this long after SIGTERM while readiness fails")
 	fs.Float64Var(&f.liveQPS, "live-lookup-qps", 20, "rate of live API reads on cache misses")
 	fs.IntVar(&f.liveBurst, "live-lookup-burst", 50, "burst of live API reads on cache misses")
-	fs.DurationVar(&f.liveTimeout, "live-lookup-timeout", 2*time.Second, "longest wait for a live read on a cache miss")
+	fs.DurationVar(&f.liveTimeout, "live-lookup-timeout", 2*time.Second, "longest wait for the live reads of one review (cache misses, new ServiceAccounts) together")
 	fs.DurationVar(&f.recentWindow, "recent-serviceaccount-window", time.Minute, "ServiceAccounts younger than this with no cached association are checked live")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info or error")
 	fs.StringVar(&f.logFormat, "log-format", "json", "json or console")
@@ -133,6 +147,29 @@ func (f *serveFlags) config() (webhook.Config, *rest.Config, error) {
 	}
 	if f.maxRequestBytes < 64<<10 {
 		return cfg, nil, fmt.Errorf("--max-request-bytes %d: must be at least 65536", f.maxRequestBytes)
+	}
+	if f.requestTimeout < 100*time.Millisecond || f.requestTimeout > 30*time.Second {
+		return cfg, nil, fmt.Errorf("--request-timeout %s: must be between 100ms and 30s (the longest webhook timeoutSeconds)", f.requestTimeout)
+	}
+	if f.idleTimeout <= 0 {
+		return cfg, nil, fmt.Errorf("--idle-timeout %s: must be positive", f.idleTimeout)
+	}
+	if f.maxConnections < 1 || f.maxInflight < 1 {
+		return cfg, nil, fmt.Errorf("--max-connections %d and --max-inflight-reviews %d: must be at least 1", f.maxConnections, f.maxInflight)
+	}
+	if f.maxInflightBytes < f.maxRequestBytes {
+		return cfg, nil, fmt.Errorf("--max-inflight-review-bytes %d: must be at least --max-request-bytes (%d), or the largest review could never be taken", f.maxInflightBytes, f.maxRequestBytes)
+	}
+	if len(f.clientNames) > 0 && f.clientCAFile == "" {
+		return cfg, nil, errors.New("--client-names needs --client-ca-file")
+	}
+	if f.clientCAFile != "" {
+		if _, err := os.Stat(f.clientCAFile); err != nil {
+			return cfg, nil, fmt.Errorf("--client-ca-file: %w", err)
+		}
+	}
+	if f.liveTimeout >= f.requestTimeout {
+		return cfg, nil, fmt.Errorf("--live-lookup-timeout %s: must be below --request-timeout (%s), so a review can still answer after its lookups time out", f.liveTimeout, f.requestTimeout)
 	}
 	if f.liveQPS <= 0 || f.liveBurst <= 0 || f.liveTimeout <= 0 {
 		return cfg, nil, errors.New("--live-lookup-qps, --live-lookup-burst and --live-lookup-timeout must be positive")
@@ -170,6 +207,9 @@ func (f *serveFlags) config() (webhook.Config, *rest.Config, error) {
 	cfg = webhook.Config{
 		Host: f.host, Port: f.port, CertDir: f.certDir, CertName: f.certName, KeyName: f.keyName,
 		TLSMinVersion: cfg.TLSMinVersion, EnableHTTP2: f.enableHTTP2,
+		ClientCAFile: f.clientCAFile, ClientNames: f.clientNames,
+		RequestTimeout: f.requestTimeout, IdleTimeout: f.idleTimeout, MaxConnections: f.maxConnections,
+		MaxInflightReviews: f.maxInflight, MaxInflightBytes: f.maxInflightBytes,
 		MetricsBindAddress: f.metricsAddr, HealthProbeBindAddress: f.healthAddr, PprofBindAddress: f.pprofAddr,
 		LeaderElection: f.leaderElect, LeaderElectionNamespace: leNS, LeaderElectionID: "lanyard-status.lanyard.dev",
 		Namespace: f.namespace,

@@ -235,31 +235,40 @@ func (r *Reader) RebuildAttachments() {
 
 // ServiceAccount implements policy.Reader. When the ServiceAccount is not cached yet, the cache
 // cannot be trusted for its associations either: both are read live, in one go.
+//
+// A ServiceAccount younger than RecentWindow with no cached association is confirmed live too:
+// its association may be in flight. When that confirmation cannot complete (API server stalled,
+// live reads saturated), the answer is an error, not "no identity": the webhook's failurePolicy
+// decides, and a pod is never admitted without the identity it may have, silently. The cache
+// still answers whenever it is enough: a cached association, or a ServiceAccount that arrived in
+// the cache while the live read was failing.
 func (r *Reader) ServiceAccount(ctx context.Context, namespace, name string) (*metav1.ObjectMeta, []*v1alpha1.IdentityAssociation, error) {
 	if sa, ok := r.cachedMeta(r.accounts, namespace+"/"+name); ok {
 		cached, err := r.cachedAssociations(namespace, name)
 		if err != nil || len(cached) > 0 || !r.recent(sa) {
 			return sa, cached, err
 		}
-		// A new ServiceAccount without an association yet: its association may be in flight.
-		// Best effort within a short budget: under a burst of new ServiceAccounts (most have no
-		// association) the cache's answer stands rather than failing pods.
-		res, err := r.liveServiceAccount(ctx, namespace, name, recentBudget(r.opts.LiveTimeout))
+		res, err := r.liveServiceAccount(ctx, namespace, name, r.opts.LiveTimeout)
 		if err != nil {
-			return sa, cached, nil
+			if cached := r.associations.get(namespace, name); len(cached) > 0 { // arrived meanwhile
+				return sa, cached, nil
+			}
+			return nil, nil, fmt.Errorf("ServiceAccount %s/%s is new (created %s) and whether an IdentityAssociation names it could not be confirmed: %w",
+				namespace, name, sa.CreationTimestamp.UTC().Format(time.RFC3339), err)
 		}
 		return sa, res.associations, nil
 	}
 	res, err := r.liveServiceAccount(ctx, namespace, name, r.opts.LiveTimeout)
 	if err != nil {
+		// The cache may have caught up while the live read failed; a ServiceAccount that is
+		// there now, and not new, is answered from it.
+		if sa, ok := r.cachedMeta(r.accounts, namespace+"/"+name); ok && !r.recent(sa) {
+			cached, _ := r.cachedAssociations(namespace, name)
+			return sa, cached, nil
+		}
 		return nil, nil, err
 	}
 	return res.account, res.associations, nil
-}
-
-// recentBudget bounds the best-effort live check of a recent ServiceAccount.
-func recentBudget(liveTimeout time.Duration) time.Duration {
-	return min(liveTimeout, 500*time.Millisecond)
 }
 
 // Namespace implements policy.Reader.
@@ -281,6 +290,9 @@ func (r *Reader) Namespace(ctx context.Context, name string) (*metav1.ObjectMeta
 		return &m.ObjectMeta, nil
 	})
 	if err != nil {
+		if m, ok := r.cachedMeta(r.namespaces, name); ok { // the cache caught up meanwhile
+			return m, nil
+		}
 		return nil, fmt.Errorf("namespace %s: %w", name, err)
 	}
 	return v.(*metav1.ObjectMeta), nil
@@ -357,10 +369,18 @@ func (r *Reader) now() time.Time {
 }
 
 // liveRead runs fn once for concurrent callers of the same key, within the rate limit and the
-// budget. The shared call is not bound to any one caller's context.
+// budget. The shared call is not bound to any one caller's context, but its budget is no longer
+// than the first caller's remaining time: the rate limiter then refuses at once a wait that could
+// not finish in time, instead of holding a token for an answer nobody waits for.
 func (r *Reader) liveRead(ctx context.Context, resource, key string, budget time.Duration, fn func(context.Context) (any, error)) (any, error) {
 	if r.opts.OnMiss != nil {
 		r.opts.OnMiss(resource)
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		budget = min(budget, time.Until(deadline))
+	}
+	if budget <= 0 {
+		return nil, context.DeadlineExceeded
 	}
 	ch := r.group.DoChan(key, func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), budget)

@@ -534,8 +534,9 @@ func TestCachedHelpers(t *testing.T) {
 }
 
 // TestReaderRecentServiceAccount: a cached ServiceAccount younger than RecentWindow with no cached
-// association has its associations checked live (the two informers deliver independently); the
-// check is best effort, so a failing live read leaves the cache's answer.
+// association has its associations checked live (the two informers deliver independently). When
+// that check cannot complete the answer is an error (the webhook's failurePolicy decides), never a
+// silent "no identity".
 func TestReaderRecentServiceAccount(t *testing.T) {
 	now := time.Date(2026, time.July, 14, 9, 21, 7, 0, time.UTC)
 	errAPI := errors.New("the server is currently unable to handle the request")
@@ -544,6 +545,7 @@ func TestReaderRecentServiceAccount(t *testing.T) {
 		cachedIA bool
 		getErr   error
 		wantIA   []string
+		wantErr  string
 		wantGets int32
 	}{
 		"a recent ServiceAccount without cached association finds it live": {
@@ -555,8 +557,9 @@ func TestReaderRecentServiceAccount(t *testing.T) {
 		"an old ServiceAccount without association is answered from the cache": {
 			age: 2 * time.Minute,
 		},
-		"a failed live check of a recent ServiceAccount falls back to the cache": {
+		"a failed live check of a recent ServiceAccount is an error, not an answer without identity": {
 			age: 5 * time.Second, getErr: errAPI, wantGets: 1,
+			wantErr: "ServiceAccount team-a/web is new (created 2026-07-14T09:21:02Z) and whether an IdentityAssociation names it could not be confirmed",
 		},
 	}
 	for name, tc := range tests {
@@ -577,11 +580,56 @@ func TestReaderRecentServiceAccount(t *testing.T) {
 			r := newTestReader(t, s, l, opts)
 
 			_, ias, err := r.ServiceAccount(t.Context(), ns, "web")
+			assert.Equal(t, tc.wantGets, l.gets.Load())
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
 			require.NoError(t, err)
 			assert.Equal(t, tc.wantIA, names(ias))
-			assert.Equal(t, tc.wantGets, l.gets.Load())
 		})
 	}
+}
+
+// One review's lookups share its deadline: a live read never waits past it, and a caller whose
+// time is up is refused at once instead of taking a rate-limit token.
+func TestReaderLiveReadHonoursTheCallersDeadline(t *testing.T) {
+	s := newStores()
+	l := newLive(t, serviceAccount("web", nil))
+	opts := testOptions()
+	opts.LiveQPS, opts.LiveBurst = 0.001, 1 // one read, then nothing for a long time
+	r := newTestReader(t, s, l, opts)
+
+	_, _, err := r.ServiceAccount(t.Context(), ns, "web")
+	require.NoError(t, err, "the burst allows the first read")
+
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	_, _, err = r.ServiceAccount(ctx, ns, "other")
+	require.ErrorContains(t, err, "rate limit of live reads")
+	expired, cancelExpired := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
+	defer cancelExpired()
+	_, err = r.Namespace(expired, "new-namespace")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Equal(t, int32(1), l.gets.Load(), "no read was made past a deadline")
+}
+
+// When a live read fails but the cache has meanwhile caught up with an old ServiceAccount, the
+// cache answers: failing would only refuse a pod lanyard can serve.
+func TestReaderFallsBackToACacheThatCaughtUp(t *testing.T) {
+	s := newStores()
+	l := newLive(t)
+	l.getErr = errors.New("the server is currently unable to handle the request")
+	l.beforeGet = func() {
+		m := serviceAccountMeta()
+		m.Namespace, m.Name, m.CreationTimestamp = ns, "web", metav1.NewTime(time.Now().Add(-time.Hour))
+		require.NoError(t, s.accounts.Add(m))
+	}
+	r := newTestReader(t, s, l, testOptions())
+	sa, ias, err := r.ServiceAccount(t.Context(), ns, "web")
+	require.NoError(t, err)
+	require.NotNil(t, sa)
+	assert.Empty(t, ias)
 }
 
 // The association index follows the informer's adds, updates (including a move to another
