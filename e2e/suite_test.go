@@ -119,6 +119,12 @@ type lanyardProcess struct {
 	binary, kubeconfig string
 	// shutdownDelay is the process's --shutdown-delay.
 	shutdownDelay time.Duration
+	// port, when set, replaces the port the suite's webhook configurations call (a second
+	// lanyard that is not in the admission path); args are added to the command line.
+	port int
+	args []string
+	// noWait: Start returns once the process runs, without waiting for readiness.
+	noWait bool
 
 	mu         sync.Mutex
 	cancel     func() // sends SIGTERM; nil when not running
@@ -138,15 +144,20 @@ func (l *lanyardProcess) Start() error {
 		return err
 	}
 	l.healthAddr = healthAddr
-	cmd := exec.Command(l.binary, "serve",
+	port := wio.LocalServingPort
+	if l.port != 0 {
+		port = l.port
+	}
+	args := []string{"serve",
 		"--kubeconfig", l.kubeconfig,
-		"--host", wio.LocalServingHost, "--port", strconv.Itoa(wio.LocalServingPort), "--cert-dir", wio.LocalServingCertDir,
+		"--host", wio.LocalServingHost, "--port", strconv.Itoa(port), "--cert-dir", wio.LocalServingCertDir,
 		"--tls-min-version", "1.2",
 		"--metrics-bind-address", "0", "--health-probe-bind-address", healthAddr,
 		"--leader-elect", "--leader-election-namespace", lanyardNamespace, "--namespace", lanyardNamespace,
 		"--azure-tenant-id", "72f988bf-86f1-41af-91ab-2d7cd011db47",
 		"--shutdown-delay", l.shutdownDelay.String(),
-		"--log-format", "console", "--log-level", "info")
+		"--log-format", "console", "--log-level", "info"}
+	cmd := exec.Command(l.binary, append(args, l.args...)...)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if os.Getenv("LANYARD_E2E_LOGS") != "" {
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -157,6 +168,9 @@ func (l *lanyardProcess) Start() error {
 	l.done = make(chan error, 1)
 	go func() { l.done <- cmd.Wait() }()
 	l.cancel = func() { _ = cmd.Process.Signal(syscall.SIGTERM) }
+	if l.noWait {
+		return nil
+	}
 	if err := l.waitReady(60 * time.Second); err != nil {
 		_ = cmd.Process.Kill()
 		l.cancel = nil

@@ -85,3 +85,27 @@ func BenchmarkMutateNoop(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkComputeContainers measures how the mutation scales with the number of containers
+// (2 env vars each): Compute and AppendPatchJSON. ns/container should stay flat across the sizes;
+// TestManyContainers and TestAllocsPerContainerDoNotGrow pin the rest without timing anything.
+func BenchmarkComputeContainers(b *testing.B) {
+	applied := benchApplied()
+	for _, n := range []int{1, 100, 10000} {
+		pod := benchPod(n, 2, 0)
+		b.Run(fmt.Sprintf("containers=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			var buf []byte
+			for b.Loop() {
+				ch, err := mutate.Compute(pod, applied, mutate.Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if buf, err = ch.AppendPatchJSON(buf[:0], ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/container")
+		})
+	}
+}

@@ -28,13 +28,24 @@ type Changes struct {
 	// Injected lists what the pod carries from lanyard afterwards ("aws", "azure", "gcp",
 	// "registry/<attachment>"), the value of the lanyard.dev/injected annotation.
 	Injected []string
-	// Warnings explain what was left alone on purpose (pre-set env, collisions).
+	// Warnings explain what was left alone on purpose (pre-set env, collisions): at most
+	// MaxWarnings, then one counting the rest.
 	Warnings []string
 
 	annotations []annotation
 	volumes     []corev1.Volume
-	containers  []*containerEdit
 	pullSecrets []string
+	// containers are the container edits in the order they were made, which is the order they are
+	// rendered in. index holds the same edits by position (initContainers, then containers) so
+	// that finding a container's edit costs O(1) rather than a scan of the edits so far; it is made
+	// on first use, inside inline for pods with few containers (no allocation).
+	containers []*containerEdit
+	index      []*containerEdit
+	inline     [4]*containerEdit
+	// numInit and numContainers are the lengths of the pod's lists.
+	numInit, numContainers int
+	// moreWarnings counts the warnings beyond MaxWarnings, summed up in one last warning.
+	moreWarnings int
 
 	// Whether the pod already has entries in these members: a non-empty list is appended to element
 	// by element (no whole-array rewrites); an absent, null or empty one is added whole ("add" on
@@ -64,6 +75,8 @@ func newChanges(pod *corev1.Pod) *Changes {
 		hasAnnotations: len(pod.Annotations) > 0,
 		hasVolumes:     len(pod.Spec.Volumes) > 0,
 		hasPullSecrets: len(pod.Spec.ImagePullSecrets) > 0,
+		numInit:        len(pod.Spec.InitContainers),
+		numContainers:  len(pod.Spec.Containers),
 	}
 }
 
@@ -97,13 +110,23 @@ func (ch *Changes) setAnnotation(key, value string) {
 
 // container returns the edit of one container, creating it on first use.
 func (ch *Changes) container(list containerList, index int, c *corev1.Container) *containerEdit {
-	for _, e := range ch.containers {
-		if e.list == list && e.index == index {
-			return e
+	if ch.index == nil {
+		if n := ch.numInit + ch.numContainers; n <= len(ch.inline) {
+			ch.index = ch.inline[:n]
+		} else {
+			ch.index = make([]*containerEdit, n)
 		}
+	}
+	pos := index
+	if list == regularContainers {
+		pos += ch.numInit
+	}
+	if e := ch.index[pos]; e != nil {
+		return e
 	}
 	e := &containerEdit{list: list, index: index, hasEnv: len(c.Env) > 0, hasMounts: len(c.VolumeMounts) > 0,
 		env: make([]corev1.EnvVar, 0, ch.envHint), mounts: make([]corev1.VolumeMount, 0, ch.mountHint)}
+	ch.index[pos] = e
 	ch.containers = append(ch.containers, e)
 	return e
 }

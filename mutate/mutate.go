@@ -16,6 +16,12 @@ type Options struct {
 	AWSPodIdentityIPv6 bool
 }
 
+// MaxWarnings bounds Changes.Warnings. Warnings are per container (an env var it already sets, a
+// mount in lanyard's way), the webhook returns every one to the API server and kubectl prints them:
+// a pod with thousands of such containers would get thousands. The first MaxWarnings are kept and
+// one more warning counts the rest.
+const MaxWarnings = 20
+
 // Compute returns the changes that give pod what applied grants. The pod is only read. An error is
 // an *policy.InvalidError naming the pod annotation at fault: the pod must be denied.
 func Compute(pod *corev1.Pod, applied *policy.Applied, opts Options) (*Changes, error) {
@@ -57,6 +63,9 @@ func Compute(pod *corev1.Pod, applied *policy.Applied, opts Options) (*Changes, 
 			ch.setAnnotation(policy.AnnotationInjected, record)
 		}
 	}
+	if ch.moreWarnings > 0 {
+		ch.Warnings = append(ch.Warnings, warningsLeftOut(ch.moreWarnings))
+	}
 	return ch, nil
 }
 
@@ -93,7 +102,8 @@ func (ch *Changes) inject(pod *corev1.Pod, inj *injection, ctl *controls) bool {
 					continue
 				}
 			} else {
-				ch.container(list, i, c).mounts = append(ch.container(list, i, c).mounts, inj.mount)
+				ce := ch.container(list, i, c)
+				ce.mounts = append(ce.mounts, inj.mount)
 			}
 			carried = true
 			for _, e := range inj.env {
@@ -182,6 +192,19 @@ func hasPullSecret(pod *corev1.Pod, name string) bool {
 	return false
 }
 
+// warnf records a warning, or past MaxWarnings only counts it (without formatting it).
 func (ch *Changes) warnf(format string, args ...any) {
+	if len(ch.Warnings) >= MaxWarnings {
+		ch.moreWarnings++
+		return
+	}
 	ch.Warnings = append(ch.Warnings, fmt.Sprintf(format, args...))
+}
+
+// warningsLeftOut is the last warning when n were left out.
+func warningsLeftOut(n int) string {
+	if n == 1 {
+		return fmt.Sprintf("... and 1 more warning (only the first %d are listed)", MaxWarnings)
+	}
+	return fmt.Sprintf("... and %d more warnings (only the first %d are listed)", n, MaxWarnings)
 }

@@ -48,7 +48,9 @@ func (ch *Changes) AppendPatchJSON(dst []byte, prefix string) ([]byte, error) {
 	}); err != nil {
 		return nil, err
 	}
-	var index [20]byte
+	// Room for the longest base ("/spec/initContainers/" and any int64) so that building it never
+	// allocates; a smaller buffer cost one allocation per container from index 1,000 on.
+	var index [48]byte
 	for _, c := range ch.containers {
 		base := strconv.AppendInt(append(append(append(index[:0], "/spec/"...), c.list.jsonName()...), '/'), int64(c.index), 10)
 		_ = w.list(prefix, base, "/volumeMounts", c.hasMounts, len(c.mounts), func(dst []byte, i int) ([]byte, error) {

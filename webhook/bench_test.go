@@ -3,6 +3,7 @@ package webhook
 import (
 	"encoding/json"
 	"fmt"
+	goruntime "runtime"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -158,6 +159,34 @@ func BenchmarkBaseline(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkReviewContainers is one review of pods of growing width (1 env var per container):
+// time and memory per container must stay flat from 1 to 12,000 containers, the most a review
+// under the body limit of the API server's largest pod holds with this shape.
+func BenchmarkReviewContainers(b *testing.B) {
+	m := benchMutator()
+	for _, n := range []int{1, 100, 1000, 12000} {
+		body := benchReview(b, n, 1, 0)
+		b.Run(fmt.Sprintf("containers=%d", n), func(b *testing.B) {
+			if _, result, herr := m.Review(b.Context(), body); herr != nil || result != resultInjected {
+				b.Fatalf("result %s, error %v", result, herr)
+			}
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			var ms goruntime.MemStats
+			goruntime.ReadMemStats(&ms)
+			before := ms.TotalAlloc
+			for b.Loop() {
+				if _, _, herr := m.Review(b.Context(), body); herr != nil {
+					b.Fatal(herr)
+				}
+			}
+			goruntime.ReadMemStats(&ms)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/container")
+			b.ReportMetric(float64(ms.TotalAlloc-before)/float64(b.N)/float64(n), "B/container")
 		})
 	}
 }

@@ -6,11 +6,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -196,7 +198,9 @@ func (s *Server) Start(ctx context.Context) error {
 		IdleTimeout:       s.opts.IdleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ConnState:         s.connState,
-		ErrorLog:          nil,
+		// TLS handshake failures and cut-off clients are routine under scanning or attack:
+		// logged at debug level, not to stderr.
+		ErrorLog: log.New(logWriter{s.opts.Log.V(1)}, "", 0),
 	}
 	if s.opts.EnableHTTP2 {
 		srv.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: http2MaxStreams}
@@ -240,11 +244,21 @@ func (s *Server) connState(_ net.Conn, state http.ConnState) {
 	}
 }
 
+type logWriter struct{ log logr.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.log.Info(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
 // StartedChecker implements webhook.Server: healthy once the server accepts TLS connections.
 func (s *Server) StartedChecker() healthz.Checker {
 	return func(*http.Request) error {
 		if !s.started.Load() {
 			return errors.New("admission server not started yet")
+		}
+		if _, err := s.opts.GetCertificate(&tls.ClientHelloInfo{}); err != nil {
+			return fmt.Errorf("no serving certificate: %w", err)
 		}
 		return nil
 	}

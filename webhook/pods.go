@@ -323,7 +323,7 @@ func (h *PodMutator) admit(ctx context.Context, req *requestFields, resp *respon
 	for _, is := range applied.Issues {
 		resp.warnings = append(resp.warnings, is.Message)
 	}
-	resp.warnings = append(resp.warnings, changes.Warnings...)
+	resp.warnings = capWarnings(append(resp.warnings, changes.Warnings...))
 	resp.injected = changes.Injected
 	if changes.Empty() {
 		return resultUnchanged, nil
@@ -336,6 +336,18 @@ func (h *PodMutator) admit(ctx context.Context, req *requestFields, resp *respon
 		h.Metrics.injected(changes.Injected)
 	}
 	return resultInjected, nil
+}
+
+// maxResponseWarnings bounds the warnings of one answer: resolution issues are per image, and a
+// pod of thousands of containers must not make an answer of thousands of warnings.
+const maxResponseWarnings = 2 * mutate.MaxWarnings
+
+func capWarnings(w []string) []string {
+	if len(w) <= maxResponseWarnings {
+		return w
+	}
+	return append(w[:maxResponseWarnings:maxResponseWarnings], fmt.Sprintf("... and %d more warnings (only the first %d are listed; lanyard check lists every one)",
+		len(w)-maxResponseWarnings, maxResponseWarnings))
 }
 
 func badPod(resp *response, m *Metrics, reason string) (string, *httpError) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -686,4 +687,25 @@ func withRequestFields(t testing.TB, review []byte, fields map[string]any) []byt
 	out, err := json.Marshal(doc)
 	require.NoError(t, err)
 	return out
+}
+
+// A pod of thousands of containers on unattached cloud registries gets one bounded list of
+// warnings, not one per image.
+func TestWarningsAreBounded(t *testing.T) {
+	m, _ := newMutator(testPolicy())
+	var review map[string]any
+	require.NoError(t, json.Unmarshal(readFixture(t, "aws-irsa.json"), &review))
+	var containers []any
+	for i := range 500 {
+		containers = append(containers, map[string]any{"name": fmt.Sprintf("c%d", i), "image": fmt.Sprintf("unattached%d.azurecr.io/app:1", i)})
+	}
+	podSpec(review)["containers"] = containers
+	body, err := json.Marshal(review)
+	require.NoError(t, err)
+	out, _, herr := m.Review(t.Context(), body)
+	require.Nil(t, herr)
+	var resp admissionv1.AdmissionReview
+	require.NoError(t, json.Unmarshal(out, &resp))
+	require.Len(t, resp.Response.Warnings, maxResponseWarnings+1)
+	assert.Contains(t, resp.Response.Warnings[maxResponseWarnings], fmt.Sprintf("and %d more warnings", 500-maxResponseWarnings))
 }

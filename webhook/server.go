@@ -11,12 +11,14 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -27,6 +29,7 @@ import (
 	"github.com/lanyard-dev/lanyard/mutate"
 	"github.com/lanyard-dev/lanyard/policy"
 	"github.com/lanyard-dev/lanyard/policy/cluster"
+	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
 )
 
 // Config is everything lanyard serve needs.
@@ -101,8 +104,17 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 		return err
 	}
 	shutdownTimeout := 30 * time.Second
+	var discovery meta.RESTMapper // the API server's own answer, asked before informers start
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
-		Scheme:                  scheme,
+		Scheme: scheme,
+		MapperProvider: func(c *rest.Config, httpClient *http.Client) (meta.RESTMapper, error) {
+			dynamic, err := apiutil.NewDynamicRESTMapper(c, httpClient)
+			if err != nil {
+				return nil, err
+			}
+			discovery = dynamic
+			return cluster.KnownRESTMapper(dynamic), nil
+		},
 		Logger:                  log,
 		Cache:                   cluster.CacheOptions(),
 		Metrics:                 metricsserver.Options{BindAddress: cfg.MetricsBindAddress},
@@ -144,7 +156,7 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 		maxBody = DefaultMaxRequestBytes
 	}
 	var podHandler, validateHandler lateHandler
-	server.Register(MutatePodPath, &podHandler)
+	mgr.GetWebhookServer().Register(MutatePodPath, &podHandler) // GetWebhookServer adds the server to the manager
 	server.Register(ValidateAssociationPath, &validateHandler)
 
 	var reader atomic.Pointer[cluster.Reader]
@@ -185,6 +197,9 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	// connect creates the informers (so the first admission finds them started and synced),
 	// then opens admission. It needs the API server's discovery and is retried until it answers.
 	connect := func() error {
+		if _, err := discovery.RESTMapping(cluster.PolicyAPIGroupKind, v1alpha1.GroupVersion.Version); err != nil {
+			return fmt.Errorf("discovering %s: %w", cluster.PolicyAPIGroupKind, err)
+		}
 		r, err := cluster.NewReader(mgrCtx, mgr.GetCache(), liveClient, live)
 		if err != nil {
 			return err
@@ -211,14 +226,14 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 		return nil
 	}
 	go func() {
-		backoff := wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: math.MaxInt32, Cap: 15 * time.Second}
+		backoff := wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: math.MaxInt32, Cap: 5 * time.Second}
 		for {
 			err := connect()
 			if err == nil || mgrCtx.Err() != nil {
 				return
 			}
 			delay := backoff.Step()
-			log.Error(err, "cannot reach the API server yet; retrying", "in", delay.Round(time.Millisecond).String())
+			log.Info("cannot reach the API server yet; retrying", "error", err.Error(), "in", delay.Round(time.Millisecond).String())
 			select {
 			case <-mgrCtx.Done():
 				return
