@@ -272,4 +272,3 @@ func restConfigHost(t *testing.T) string {
 	require.NoError(t, err)
 	return u.Host
 }
-
