@@ -107,7 +107,7 @@ func closedWithin(conn net.Conn, d time.Duration) bool {
 	_ = conn.SetReadDeadline(time.Now().Add(d))
 	_, err := io.Copy(io.Discard, conn)
 	var netErr net.Error
-	return !(errors.As(err, &netErr) && netErr.Timeout())
+	return !errors.As(err, &netErr) || !netErr.Timeout()
 }
 
 var okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -1,8 +1,9 @@
 // Command devcluster runs a real kube-apiserver and etcd (the binaries hack/envtest-assets.sh
 // builds) with lanyard's CRDs and webhook configurations installed, pointing the webhooks at
 // https://127.0.0.1:9443, and writes what lanyard serve and curl need into one directory:
-// kubeconfig, tls.crt/tls.key (serving certificate for 127.0.0.1/localhost) and ca.crt. It runs
-// until interrupted. For trying lanyard on a laptop with nothing but Go.
+// kubeconfig, ca.crt (a CA generated for this run, also the webhook configurations' caBundle) and
+// certs/tls.crt, certs/tls.key (a serving certificate for localhost, 127.0.0.1 and ::1 signed by
+// that CA). It runs until interrupted. For trying lanyard on a laptop with nothing but Go.
 package main
 
 import (
@@ -46,6 +47,10 @@ func run(dir, root string, port int, apply []string) error {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		return fmt.Errorf("KUBEBUILDER_ASSETS is not set: run via make dev-cluster (it builds the API server once)")
 	}
+	certs, err := newDevCertificates(time.Now())
+	if err != nil {
+		return err
+	}
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join(root, "deploy", "crds")},
 		ErrorIfCRDPathMissing: true,
@@ -71,14 +76,26 @@ func run(dir, root string, port int, apply []string) error {
 	if err != nil {
 		return err
 	}
-	wio := env.WebhookInstallOptions
-	files := map[string][]byte{"kubeconfig": kubeconfig, "ca.crt": wio.LocalServingCAData}
-	for _, name := range []string{"tls.crt", "tls.key"} {
-		data, err := os.ReadFile(filepath.Join(wio.LocalServingCertDir, name))
-		if err != nil {
-			return err
-		}
-		files[filepath.Join("certs", name)] = data
+	// The API server trusts lanyard through the dev-cluster CA, not envtest's own certificate.
+	c, err := client.New(env.Config, client.Options{})
+	if err != nil {
+		return err
+	}
+	var mutating, validating []string
+	for _, h := range env.WebhookInstallOptions.MutatingWebhooks {
+		mutating = append(mutating, h.Name)
+	}
+	for _, h := range env.WebhookInstallOptions.ValidatingWebhooks {
+		validating = append(validating, h.Name)
+	}
+	if err := useCABundle(context.Background(), c, mutating, validating, certs.CA); err != nil {
+		return err
+	}
+	files := map[string][]byte{
+		"kubeconfig":                      kubeconfig,
+		"ca.crt":                          certs.CA,
+		filepath.Join("certs", "tls.crt"): certs.Cert,
+		filepath.Join("certs", "tls.key"): certs.Key,
 	}
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
@@ -86,7 +103,7 @@ func run(dir, root string, port int, apply []string) error {
 		}
 	}
 	fmt.Printf("kube-apiserver %s is up; lanyard's CRDs and webhook configurations are installed.\n", env.Config.Host)
-	fmt.Printf("  kubeconfig:  %s\n  serving certificate: %s (CA %s)\n",
+	fmt.Printf("  kubeconfig:  %s\n  serving certificate: %s (signed by the CA %s)\n",
 		filepath.Join(dir, "kubeconfig"), filepath.Join(dir, "certs"), filepath.Join(dir, "ca.crt"))
 	if len(apply) > 0 {
 		// IdentityAssociations pass lanyard's validating webhook: create them once lanyard serves.
