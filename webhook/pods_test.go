@@ -16,7 +16,11 @@ import (
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/client-go/rest"
 
 	"github.com/lanyard-dev/lanyard/policy"
 	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
@@ -708,4 +712,31 @@ func TestWarningsAreBounded(t *testing.T) {
 	require.NoError(t, json.Unmarshal(out, &resp))
 	require.Len(t, resp.Response.Warnings, maxResponseWarnings+1)
 	assert.Contains(t, resp.Response.Warnings[maxResponseWarnings], fmt.Sprintf("and %d more warnings", 500-maxResponseWarnings))
+}
+
+// The API server calls webhooks with a client-go REST client; what it makes of lanyard's HTTP
+// errors is what the pod's creator reads. A Status body turns into the Status's message, not
+// "the server responded with the status code 413 but did not return more information".
+func TestHTTPErrorsReachTheAPIServersClient(t *testing.T) {
+	m, _ := newMutator(testPolicy())
+	m.MaxRequestBytes = 1024
+	srv, _ := newServer(t, m)
+
+	scheme := runtime.NewScheme()
+	require.NoError(t, admissionv1.AddToScheme(scheme))
+	cfg := &rest.Config{
+		Host:            srv.URL,
+		TLSClientConfig: rest.TLSClientConfig{Insecure: true},
+		ContentConfig: rest.ContentConfig{
+			GroupVersion:         &admissionv1.SchemeGroupVersion,
+			NegotiatedSerializer: serializer.NewCodecFactory(scheme).WithoutConversion(),
+			ContentType:          "application/json",
+		},
+	}
+	client, err := rest.UnversionedRESTClientFor(cfg)
+	require.NoError(t, err)
+	err = client.Post().AbsPath(MutatePodPath).SetHeader("Content-Type", "application/json").Body(readFixture(t, "aws-irsa.json")).Do(t.Context()).Into(&admissionv1.AdmissionReview{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "lanyard: request body of 5521 bytes exceeds lanyard's limit of 1024 bytes")
+	assert.True(t, apierrors.IsRequestEntityTooLargeError(err), "the status code travels too: %v", err)
 }
