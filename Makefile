@@ -12,11 +12,12 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/lanyard
 
-## generate: regenerate deepcopy code, CRDs and RBAC from the kubebuilder markers.
+## generate: regenerate deepcopy code, CRDs and RBAC (base, self-signed overlay) from the kubebuilder markers.
 generate:
 	$(CONTROLLER_GEN) object paths=./policy/...
 	$(CONTROLLER_GEN) crd paths=./policy/... output:crd:dir=deploy/crds
 	$(CONTROLLER_GEN) rbac:roleName=lanyard paths=./webhook/... output:rbac:dir=deploy/base/rbac
+	$(CONTROLLER_GEN) rbac:roleName=lanyard-self-signed paths=./certs/... output:rbac:dir=deploy/overlays/self-signed/rbac
 
 ## verify: formatting, vet, tidy go.mod, generated files up to date.
 verify:

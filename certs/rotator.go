@@ -16,6 +16,14 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
+// RBAC of the self-signed mode, generated into deploy/overlays/self-signed/rbac by controller-gen:
+// the one Secret by name (create cannot be limited to a name: Kubernetes does not know the name
+// of an object before it exists), and updates of lanyard's own webhook configurations by name.
+//
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;update;patch,resourceNames=lanyard-webhook-tls,namespace=lanyard-system
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=create,namespace=lanyard-system
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations;validatingwebhookconfigurations,verbs=update;patch,resourceNames=lanyard
+
 // Rotator is the self-signed authority: on the elected leader it keeps the Secret's CA and serving
 // certificate current (Policy) and the caBundle of lanyard's webhook configurations equal to the
 // Secret's ca-bundle.crt. Every write is optimistic (create fails if the Secret exists, updates

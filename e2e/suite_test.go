@@ -150,7 +150,8 @@ func (l *lanyardProcess) Start() error {
 	}
 	args := []string{"serve",
 		"--kubeconfig", l.kubeconfig,
-		"--host", wio.LocalServingHost, "--port", strconv.Itoa(port), "--cert-dir", wio.LocalServingCertDir,
+		"--host", wio.LocalServingHost, "--port", strconv.Itoa(port),
+		"--cert-mode", "files", "--cert-dir", wio.LocalServingCertDir,
 		"--tls-min-version", "1.2",
 		"--metrics-bind-address", "0", "--health-probe-bind-address", healthAddr,
 		"--leader-elect", "--leader-election-namespace", lanyardNamespace, "--namespace", lanyardNamespace,

@@ -12,19 +12,23 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/lanyard-dev/lanyard/certs"
+	"github.com/lanyard-dev/lanyard/internal/leader"
 	"github.com/lanyard-dev/lanyard/internal/status"
 	"github.com/lanyard-dev/lanyard/mutate"
 	"github.com/lanyard-dev/lanyard/policy"
@@ -32,13 +36,33 @@ import (
 	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
 )
 
-// Config is everything lanyard serve needs.
-type Config struct {
-	Host     string
-	Port     int
+// Certificate modes of lanyard serve.
+const (
+	CertModeFiles       = "files"        // tls.crt/tls.key in CertDir, reloaded on change
+	CertModeCertManager = "cert-manager" // as files (cert-manager's Secret mounted); ready once cainjector set the caBundle
+	CertModeSelfSigned  = "self-signed"  // lanyard's own CA and certificate in a Secret, caBundle kept by the leader
+)
+
+// CertConfig says where the serving certificate comes from.
+type CertConfig struct {
+	Mode     string
 	CertDir  string
 	CertName string
 	KeyName  string
+	// SecretName is the self-signed mode's Secret in Config.Namespace.
+	SecretName string
+	// BundleSelector finds lanyard's webhook configurations (self-signed: caBundle kept;
+	// cert-manager: caBundle checked for readiness).
+	BundleSelector labels.Selector
+	// Policy of the self-signed authority (lifetimes, names of the serving certificate).
+	Policy certs.Policy
+}
+
+// Config is everything lanyard serve needs.
+type Config struct {
+	Host  string
+	Port  int
+	Certs CertConfig
 	// TLSMinVersion is tls.VersionTLS12 or tls.VersionTLS13.
 	TLSMinVersion uint16
 	// EnableHTTP2 is off by default (HTTP/2 rapid reset and stream multiplexing attacks).
@@ -74,6 +98,8 @@ type Config struct {
 	ShutdownDelay time.Duration
 
 	Log logr.Logger
+
+	restConfig *rest.Config
 }
 
 // Run serves admission until ctx ends, then drains: readiness fails, in-flight and newly arriving
@@ -87,14 +113,19 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	cfg.restConfig = restConfig
 	log := cfg.Log
-	certWatcher, err := certwatcher.New(filepath.Join(cfg.CertDir, cfg.CertName), filepath.Join(cfg.CertDir, cfg.KeyName))
+	clientset, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {
-		return fmt.Errorf("loading the serving certificate: %w", err)
+		return err
+	}
+	source, checker, authority, err := certificateSource(cfg, clientset)
+	if err != nil {
+		return err
 	}
 	metrics := NewMetrics(crmetrics.Registry)
 	server, err := NewServer(ServerOptions{
-		Host: cfg.Host, Port: cfg.Port, GetCertificate: certWatcher.GetCertificate,
+		Host: cfg.Host, Port: cfg.Port, GetCertificate: source.GetCertificate,
 		TLSMinVersion: cfg.TLSMinVersion, EnableHTTP2: cfg.EnableHTTP2,
 		ClientCAFile: cfg.ClientCAFile, ClientNames: cfg.ClientNames,
 		RequestTimeout: cfg.RequestTimeout, IdleTimeout: cfg.IdleTimeout, MaxConnections: cfg.MaxConnections,
@@ -128,8 +159,17 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	if err := mgr.Add(certWatcher); err != nil {
-		return err
+	runnables := []manager.Runnable{source}
+	if checker != nil {
+		runnables = append(runnables, checker)
+	}
+	if authority != nil {
+		runnables = append(runnables, authority)
+	}
+	for _, r := range runnables {
+		if err := mgr.Add(everyReplica{r}); err != nil {
+			return err
+		}
 	}
 
 	mgrCtx, stop := context.WithCancel(context.Background())
@@ -180,8 +220,14 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 		return err
 	}
 	if err := mgr.AddReadyzCheck("certificate", func(*http.Request) error {
-		_, err := certWatcher.GetCertificate(nil)
-		return err
+		leaf := source.Leaf()
+		if leaf == nil {
+			return errors.New("no serving certificate yet")
+		}
+		if checker != nil {
+			return checker.Trusts(leaf) // the API server must accept what this replica serves
+		}
+		return nil
 	}); err != nil {
 		return err
 	}
@@ -256,6 +302,59 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	return mgr.Start(mgrCtx)
 }
 
+// certificateSource builds the serving certificate's source for the mode, the caBundle checker
+// (nil in files mode, where the caBundle is someone else's business) and the self-signed
+// authority (nil unless self-signed), which runs on the elected leader only.
+func certificateSource(cfg Config, clientset kubernetes.Interface) (certs.Source, *certs.BundleChecker, manager.Runnable, error) {
+	c := cfg.Certs
+	log := cfg.Log.WithName("certs")
+	certMetrics := certs.NewMetrics(crmetrics.Registry)
+	selector := c.BundleSelector
+	if selector == nil {
+		selector = labels.SelectorFromSet(labels.Set{"lanyard.dev/ca-bundle": "true"})
+	}
+	switch c.Mode {
+	case CertModeFiles, CertModeCertManager, "":
+		files, err := certs.NewFiles(filepath.Join(c.CertDir, c.CertName), filepath.Join(c.CertDir, c.KeyName),
+			filepath.Join(c.CertDir, certs.KeyCACert), certMetrics, log)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("loading the serving certificate: %w", err)
+		}
+		if c.Mode != CertModeCertManager {
+			return files, nil, nil, nil
+		}
+		return files, certs.NewBundleChecker(clientset, selector, nil), nil, nil
+	case CertModeSelfSigned:
+		if err := c.Policy.Validate(); err != nil {
+			return nil, nil, nil, err
+		}
+		trigger := make(chan struct{}, 1)
+		notify := func() {
+			select {
+			case trigger <- struct{}{}:
+			default:
+			}
+		}
+		source := certs.NewSecretSource(clientset, cfg.Namespace, c.SecretName, certMetrics, log, notify)
+		checker := certs.NewBundleChecker(clientset, selector, notify)
+		rotator := &certs.Rotator{Client: clientset, Namespace: cfg.Namespace, SecretName: c.SecretName,
+			Selector: selector, Policy: c.Policy, Log: log.WithName("authority")}
+		election := leader.Election{Config: cfg.restConfig, Namespace: cfg.LeaderElectionNamespace, ID: "lanyard-certs.lanyard.dev",
+			Disabled: !cfg.LeaderElection, Log: log}
+		authority := manager.RunnableFunc(func(ctx context.Context) error {
+			return election.Run(ctx, "certificate authority", func(ctx context.Context) error { return rotator.Run(ctx, trigger) })
+		})
+		return source, checker, authority, nil
+	}
+	return nil, nil, nil, fmt.Errorf("certificate mode %q: must be files, self-signed or cert-manager", c.Mode)
+}
+
+// everyReplica runs a runnable on every replica, whatever the manager's leader election says
+// (the authority elects its own leader).
+type everyReplica struct{ manager.Runnable }
+
+func (everyReplica) NeedLeaderElection() bool { return false }
+
 // lateHandler answers 503 until the handler it stands for exists (the API server has not been
 // reached yet); readiness fails meanwhile, so only direct callers ever see it.
 type lateHandler struct{ h atomic.Pointer[http.Handler] }
@@ -276,6 +375,7 @@ func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // +kubebuilder:rbac:groups=lanyard.dev,resources=identityassociations;registryattachments,verbs=get;list;watch
 // +kubebuilder:rbac:groups=lanyard.dev,resources=identityassociations/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=serviceaccounts;namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations;validatingwebhookconfigurations,verbs=get;list;watch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete,namespace=lanyard-system
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch,namespace=lanyard-system
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch,namespace=lanyard-system

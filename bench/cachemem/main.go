@@ -94,7 +94,7 @@ func run(n, perNamespace, compatEvery int, lanyardBin, root string, settle time.
 		return err
 	}
 	metrics, health := fmt.Sprintf("127.0.0.1:%d", ports[1]), fmt.Sprintf("127.0.0.1:%d", ports[2])
-	cmd := exec.Command(lanyardBin, "serve", "--kubeconfig", filepath.Join(dir, "kubeconfig"), "--cert-dir", certDir,
+	cmd := exec.Command(lanyardBin, "serve", "--kubeconfig", filepath.Join(dir, "kubeconfig"), "--cert-mode", "files", "--cert-dir", certDir,
 		"--host", "127.0.0.1", "--port", fmt.Sprint(ports[0]), "--metrics-bind-address", metrics,
 		"--health-probe-bind-address", health, "--pprof-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[3]),
 		"--leader-elect=false", "--log-level", "error")

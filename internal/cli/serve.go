@@ -4,18 +4,23 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap/zapcore"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/lanyard-dev/lanyard/certs"
 	"github.com/lanyard-dev/lanyard/mutate"
 	"github.com/lanyard-dev/lanyard/policy"
 	"github.com/lanyard-dev/lanyard/policy/cluster"
@@ -27,8 +32,16 @@ type serveFlags struct {
 	kubeconfig         string
 	host               string
 	port               int
+	certMode           string
 	certDir            string
 	certName, keyName  string
+	certSecretName     string
+	serviceName        string
+	certExtraNames     []string
+	bundleSelector     string
+	caLifetime         time.Duration
+	certLifetime       time.Duration
+	caPropagation      time.Duration
 	tlsMinVersion      string
 	enableHTTP2        bool
 	clientCAFile       string
@@ -67,7 +80,10 @@ func newServeCommand() *cobra.Command {
 registry access, POST /validate-lanyard-dev-v1alpha1-identityassociation keeps one association per
 ServiceAccount. Health on --health-probe-bind-address (/healthz, /readyz: ready once the caches are
 synced and the certificate is served), Prometheus metrics on --metrics-bind-address (/metrics).
-The serving certificate (tls.crt, tls.key in --cert-dir) is reloaded when the files change.`,
+The serving certificate comes from --cert-mode: self-signed (the default: lanyard's own CA in a
+Secret, the caBundle of its webhook configurations kept by the elected leader, renewed at two
+thirds of its lifetime), cert-manager or files (tls.crt, tls.key in --cert-dir, reloaded when the
+files change). See docs/certificates.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, restConfig, err := f.config()
@@ -86,7 +102,15 @@ The serving certificate (tls.crt, tls.key in --cert-dir) is reloaded when the fi
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file; default: in-cluster config, then $KUBECONFIG / ~/.kube/config")
 	fs.StringVar(&f.host, "host", "", "address to serve admission on (default all)")
 	fs.IntVar(&f.port, "port", 9443, "port to serve admission on")
-	fs.StringVar(&f.certDir, "cert-dir", "/etc/lanyard/certs", "directory of the serving certificate")
+	fs.StringVar(&f.certMode, "cert-mode", webhook.CertModeSelfSigned, "where the serving certificate comes from: self-signed (lanyard's own CA, kept in --cert-secret-name; needs nothing else), cert-manager (files in --cert-dir from cert-manager's Secret), files (files in --cert-dir, someone else sets caBundle)")
+	fs.StringVar(&f.certDir, "cert-dir", "/etc/lanyard/certs", "directory of the serving certificate (files and cert-manager modes)")
+	fs.StringVar(&f.certSecretName, "cert-secret-name", "lanyard-webhook-tls", "self-signed mode: the Secret in --namespace holding the CA and the serving certificate")
+	fs.StringVar(&f.serviceName, "service-name", "lanyard-webhook", "self-signed mode: the webhook Service, whose DNS names the serving certificate carries")
+	fs.StringSliceVar(&f.certExtraNames, "cert-extra-names", nil, "self-signed mode: more DNS names or IP addresses for the serving certificate")
+	fs.StringVar(&f.bundleSelector, "ca-bundle-selector", certs.DefaultBundleSelector, "label selector of lanyard's webhook configurations, whose caBundle lanyard keeps (self-signed) or checks (cert-manager)")
+	fs.DurationVar(&f.caLifetime, "self-signed-ca-lifetime", 365*24*time.Hour, "self-signed mode: lifetime of the CA (renewed at two thirds)")
+	fs.DurationVar(&f.certLifetime, "self-signed-cert-lifetime", 90*24*time.Hour, "self-signed mode: lifetime of the serving certificate (renewed at two thirds)")
+	fs.DurationVar(&f.caPropagation, "ca-propagation-delay", time.Minute, "self-signed mode: how long a new CA is trusted by every webhook configuration before certificates it signed are served")
 	fs.StringVar(&f.certName, "cert-name", "tls.crt", "certificate file name in --cert-dir")
 	fs.StringVar(&f.keyName, "key-name", "tls.key", "private key file name in --cert-dir")
 	fs.StringVar(&f.tlsMinVersion, "tls-min-version", "1.2", "minimum TLS version: 1.2 or 1.3")
@@ -117,6 +141,41 @@ The serving certificate (tls.crt, tls.key in --cert-dir) is reloaded when the fi
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info or error")
 	fs.StringVar(&f.logFormat, "log-format", "json", "json or console")
 	return cmd
+}
+
+func (f *serveFlags) certConfig() (webhook.CertConfig, error) {
+	c := webhook.CertConfig{Mode: f.certMode, CertDir: f.certDir, CertName: f.certName, KeyName: f.keyName, SecretName: f.certSecretName}
+	switch f.certMode {
+	case webhook.CertModeFiles, webhook.CertModeCertManager, webhook.CertModeSelfSigned:
+	default:
+		return c, fmt.Errorf("--cert-mode %q: must be self-signed, cert-manager or files", f.certMode)
+	}
+	sel, err := labels.Parse(f.bundleSelector)
+	if err != nil || sel.Empty() {
+		return c, fmt.Errorf("--ca-bundle-selector %q: must be a non-empty label selector", f.bundleSelector)
+	}
+	c.BundleSelector = sel
+	if f.certMode != webhook.CertModeSelfSigned {
+		return c, nil
+	}
+	if msgs := validation.IsDNS1123Subdomain(f.certSecretName); len(msgs) > 0 {
+		return c, fmt.Errorf("--cert-secret-name %q: %s", f.certSecretName, strings.Join(msgs, "; "))
+	}
+	if msgs := validation.IsDNS1035Label(f.serviceName); len(msgs) > 0 {
+		return c, fmt.Errorf("--service-name %q: %s", f.serviceName, strings.Join(msgs, "; "))
+	}
+	names := certs.ServiceNames(f.serviceName, f.namespace)
+	for _, n := range f.certExtraNames {
+		if net.ParseIP(n) == nil && len(validation.IsDNS1123Subdomain(n)) > 0 {
+			return c, fmt.Errorf("--cert-extra-names %q: must be a DNS name or an IP address", n)
+		}
+		names = append(names, n)
+	}
+	c.Policy = certs.Policy{CALifetime: f.caLifetime, LeafLifetime: f.certLifetime, PropagationDelay: f.caPropagation, Names: names}
+	if err := c.Policy.Validate(); err != nil {
+		return c, fmt.Errorf("--self-signed-ca-lifetime, --self-signed-cert-lifetime, --ca-propagation-delay: %w", err)
+	}
+	return c, nil
 }
 
 func envOr(key, def string) string {
@@ -174,6 +233,10 @@ func (f *serveFlags) config() (webhook.Config, *rest.Config, error) {
 	if f.liveQPS <= 0 || f.liveBurst <= 0 || f.liveTimeout <= 0 {
 		return cfg, nil, errors.New("--live-lookup-qps, --live-lookup-burst and --live-lookup-timeout must be positive")
 	}
+	certCfg, err := f.certConfig()
+	if err != nil {
+		return cfg, nil, err
+	}
 	var level zapcore.Level
 	switch f.logLevel {
 	case "debug":
@@ -205,7 +268,7 @@ func (f *serveFlags) config() (webhook.Config, *rest.Config, error) {
 		leNS = f.namespace
 	}
 	cfg = webhook.Config{
-		Host: f.host, Port: f.port, CertDir: f.certDir, CertName: f.certName, KeyName: f.keyName,
+		Host: f.host, Port: f.port, Certs: certCfg,
 		TLSMinVersion: cfg.TLSMinVersion, EnableHTTP2: f.enableHTTP2,
 		ClientCAFile: f.clientCAFile, ClientNames: f.clientNames,
 		RequestTimeout: f.requestTimeout, IdleTimeout: f.idleTimeout, MaxConnections: f.maxConnections,
