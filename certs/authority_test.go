@@ -1,12 +1,18 @@
 package certs
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/x509"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -76,4 +82,34 @@ func TestServingCertificate(t *testing.T) {
 	for name, check := range tests {
 		t.Run(name, check)
 	}
+}
+
+// Files loads at once, reports the leaf and reloads when the files change.
+func TestFilesSource(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := NewCA(time.Now(), 365*24*time.Hour)
+	require.NoError(t, err)
+	write := func() *KeyPair {
+		leaf, err := IssueServing(ca, []string{"localhost"}, time.Now(), 24*time.Hour)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "tls.crt"), leaf.CertPEM, 0o600))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "tls.key"), leaf.KeyPEM, 0o600))
+		return leaf
+	}
+	first := write()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "ca.crt"), ca.CertPEM, 0o600))
+	reg := prometheus.NewRegistry()
+	f, err := NewFiles(filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), filepath.Join(dir, "ca.crt"), NewMetrics(reg), logr.Discard())
+	require.NoError(t, err)
+	require.NotNil(t, f.Leaf())
+	assert.True(t, f.Leaf().Equal(first.Cert))
+	expiry, err := testutil.GatherAndCount(reg, "lanyard_certificate_expiry_timestamp_seconds")
+	require.NoError(t, err)
+	assert.Equal(t, 2, expiry, "leaf and CA expiry")
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { _ = f.Start(ctx) }()
+	second := write()
+	require.Eventually(t, func() bool { return f.Leaf() != nil && f.Leaf().Equal(second.Cert) }, 15*time.Second, 20*time.Millisecond)
 }

@@ -1,7 +1,6 @@
 package certs
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -130,20 +129,6 @@ func (b *BundleChecker) Trusts(leaf *x509.Certificate) error {
 		}
 	}
 	return nil
-}
-
-// allHold reports whether every webhook's caBundle is exactly bundle and holds ca.
-func (b *BundleChecker) allHold(bundle []byte) bool {
-	hooks, err := b.webhooks()
-	if err != nil {
-		return false
-	}
-	for _, h := range hooks {
-		if !bytes.Equal(h.caBundle, bundle) {
-			return false
-		}
-	}
-	return true
 }
 
 func bundleTrusts(caBundle []byte, leaf *x509.Certificate) bool {

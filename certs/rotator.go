@@ -190,7 +190,7 @@ func (r *Rotator) writeSecret(ctx context.Context, current *corev1.Secret, exist
 	updated.Data = data
 	if updated.Type != corev1.SecretTypeTLS && updated.Type != corev1.SecretTypeOpaque {
 		// A foreign Secret of another type cannot be changed in place (type is immutable).
-		return fmt.Errorf("Secret %s has type %s; delete it so that lanyard can create its own", r.key(), updated.Type)
+		return fmt.Errorf("the Secret %s has type %s; delete it so that lanyard can create its own", r.key(), updated.Type)
 	}
 	_, err := secrets.Update(ctx, updated, metav1.UpdateOptions{}) // carries the resourceVersion read
 	if apierrors.IsConflict(err) {

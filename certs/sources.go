@@ -81,13 +81,13 @@ func NewFiles(certPath, keyPath, caPath string, metrics *Metrics, log logr.Logge
 		return nil, err
 	}
 	f := &Files{watcher: w, caPath: caPath, metrics: metrics, log: log}
-	w.RegisterCallback(func(tls.Certificate) { f.observe() })
-	f.observe()
+	// Called with the watcher's lock held (and at once with the current certificate): it must not
+	// call back into the watcher.
+	w.RegisterCallback(func(c tls.Certificate) { f.observe(c.Leaf) })
 	return f, nil
 }
 
-func (f *Files) observe() {
-	leaf := f.Leaf()
+func (f *Files) observe(leaf *x509.Certificate) {
 	var ca *x509.Certificate
 	if f.caPath != "" {
 		if data, err := os.ReadFile(f.caPath); err == nil {
