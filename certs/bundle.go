@@ -43,7 +43,8 @@ func NewBundleChecker(client kubernetes.Interface, selector labels.Selector, onC
 	b := &BundleChecker{client: client, selector: selector, onChange: onChange}
 	sel := selector.String()
 	ar := client.AdmissionregistrationV1()
-	b.mutating = toolscache.NewSharedIndexInformer(&toolscache.ListWatch{
+	// ToListWatcherWithWatchListSemantics: streaming lists only where the client supports them.
+	b.mutating = toolscache.NewSharedIndexInformer(toolscache.ToListWatcherWithWatchListSemantics(&toolscache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.LabelSelector = sel
 			return ar.MutatingWebhookConfigurations().List(ctx, o)
@@ -52,8 +53,8 @@ func NewBundleChecker(client kubernetes.Interface, selector labels.Selector, onC
 			o.LabelSelector = sel
 			return ar.MutatingWebhookConfigurations().Watch(ctx, o)
 		},
-	}, &admissionregistrationv1.MutatingWebhookConfiguration{}, 0, toolscache.Indexers{})
-	b.validating = toolscache.NewSharedIndexInformer(&toolscache.ListWatch{
+	}, client), &admissionregistrationv1.MutatingWebhookConfiguration{}, 0, toolscache.Indexers{})
+	b.validating = toolscache.NewSharedIndexInformer(toolscache.ToListWatcherWithWatchListSemantics(&toolscache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.LabelSelector = sel
 			return ar.ValidatingWebhookConfigurations().List(ctx, o)
@@ -62,7 +63,7 @@ func NewBundleChecker(client kubernetes.Interface, selector labels.Selector, onC
 			o.LabelSelector = sel
 			return ar.ValidatingWebhookConfigurations().Watch(ctx, o)
 		},
-	}, &admissionregistrationv1.ValidatingWebhookConfiguration{}, 0, toolscache.Indexers{})
+	}, client), &admissionregistrationv1.ValidatingWebhookConfiguration{}, 0, toolscache.Indexers{})
 	return b
 }
 

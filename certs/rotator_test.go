@@ -182,3 +182,72 @@ func TestRotatorThroughACALifetime(t *testing.T) {
 	assert.GreaterOrEqual(t, len(leaves), 10, "leaves renewed about every 60 days over 720 days")
 	assert.GreaterOrEqual(t, len(cas), 3, "CAs renewed about every 240 days over 720 days")
 }
+
+// Readiness: a replica's certificate is trusted only when every labelled webhook configuration's
+// caBundle holds the CA that signed it; unlabelled configurations do not count.
+func TestBundleCheckerTrusts(t *testing.T) {
+	client := fake.NewClientset(webhookConfigs(true)...)
+	sel, err := labels.Parse(DefaultBundleSelector)
+	require.NoError(t, err)
+	b := NewBundleChecker(client, sel, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { _ = b.Start(ctx) }()
+
+	m := material(t, t0, t0)
+	require.Eventually(t, func() bool {
+		err := b.Trusts(m.Leaf.Cert)
+		return err != nil && err.Error() == "webhook identityassociations.lanyard.dev of ValidatingWebhookConfiguration lanyard does not trust the CA of the served certificate yet" ||
+			err != nil && err.Error() == "webhook pods.lanyard.dev of MutatingWebhookConfiguration lanyard does not trust the CA of the served certificate yet"
+	}, 5*time.Second, 10*time.Millisecond)
+
+	r := newRotator(t, client, &clock{now: t0})
+	_, err = r.publish(ctx, EncodeCertificates([]*x509.Certificate{m.CA.Cert}))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return b.Trusts(m.Leaf.Cert) == nil }, 5*time.Second, 10*time.Millisecond)
+	assert.ErrorContains(t, b.Trusts(material(t, t0, t0).Leaf.Cert), "does not trust")
+	assert.ErrorContains(t, b.Trusts(nil), "no serving certificate")
+
+	none := NewBundleChecker(fake.NewClientset(webhookConfigs(false)...), sel, nil)
+	go func() { _ = none.Start(ctx) }()
+	require.Eventually(t, func() bool {
+		err := none.Trusts(m.Leaf.Cert)
+		return err != nil && err.Error() == "no webhook configuration is labelled lanyard.dev/ca-bundle=true"
+	}, 5*time.Second, 10*time.Millisecond)
+}
+
+// Every replica serves the Secret's certificate as soon as it changes, and keeps serving the last
+// good one when the Secret is damaged or deleted.
+func TestSecretSourceFollowsTheSecret(t *testing.T) {
+	m := material(t, t0, t0)
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, Name: testSecret}, Type: corev1.SecretTypeTLS, Data: m.SecretData()}
+	client := fake.NewClientset(secret)
+	changes := make(chan struct{}, 100)
+	s := NewSecretSource(client, testNamespace, testSecret, nil, logr.Discard(), func() { changes <- struct{}{} })
+	_, err := s.GetCertificate(nil)
+	require.ErrorContains(t, err, "no serving certificate loaded yet")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { _ = s.Start(ctx) }()
+	require.Eventually(t, func() bool { return s.Leaf() != nil && s.Leaf().Equal(m.Leaf.Cert) }, 5*time.Second, 10*time.Millisecond)
+
+	next, err := IssueServing(m.CA, testNames, t0.Add(day), leafLife)
+	require.NoError(t, err)
+	updated := secret.DeepCopy()
+	updated.Data[KeyServingCert], updated.Data[KeyServingKey] = next.CertPEM, next.KeyPEM
+	_, err = client.CoreV1().Secrets(testNamespace).Update(ctx, updated, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return s.Leaf().Equal(next.Cert) }, 5*time.Second, 10*time.Millisecond, "the new certificate is served")
+
+	damaged := updated.DeepCopy()
+	damaged.Data[KeyServingKey] = m.CA.KeyPEM
+	_, err = client.CoreV1().Secrets(testNamespace).Update(ctx, damaged, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	require.NoError(t, client.CoreV1().Secrets(testNamespace).Delete(ctx, testSecret, metav1.DeleteOptions{}))
+	for range 3 {
+		<-changes
+	}
+	cert, err := s.GetCertificate(nil)
+	require.NoError(t, err)
+	assert.True(t, cert.Leaf.Equal(next.Cert), "the last good certificate is still served")
+}

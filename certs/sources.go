@@ -15,6 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
@@ -143,9 +145,19 @@ func NewSecretSource(client kubernetes.Interface, namespace, name string, metric
 
 // Start implements Source: one watch on the one Secret (RBAC may name just it).
 func (s *SecretSource) Start(ctx context.Context) error {
-	lw := toolscache.NewListWatchFromClient(s.client.CoreV1().RESTClient(), "secrets", s.namespace,
-		fields.OneTermEqualSelector(metav1.ObjectNameField, s.name))
-	inf := toolscache.NewSharedIndexInformer(lw, &corev1.Secret{}, 0, toolscache.Indexers{})
+	secrets := s.client.CoreV1().Secrets(s.namespace)
+	byName := fields.OneTermEqualSelector(metav1.ObjectNameField, s.name).String()
+	lw := &toolscache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = byName
+			return secrets.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = byName
+			return secrets.Watch(ctx, o)
+		},
+	}
+	inf := toolscache.NewSharedIndexInformer(toolscache.ToListWatcherWithWatchListSemantics(lw, s.client), &corev1.Secret{}, 0, toolscache.Indexers{})
 	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { s.load(obj) },
 		UpdateFunc: func(_, obj any) { s.load(obj) },
