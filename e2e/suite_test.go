@@ -180,13 +180,17 @@ func (l *lanyardProcess) Start() error {
 	return nil
 }
 
-// buildLanyard builds the lanyard binary into dir.
+// e2eVersion is stamped into the binary the suite runs.
+const e2eVersion = "v0.0.0-e2e"
+
+// buildLanyard builds the lanyard binary into dir with the Makefile's build target: the same
+// flags as the container image (make image), so the suite runs what ships.
 func buildLanyard(dir string) (string, error) {
 	bin := filepath.Join(dir, "lanyard")
-	cmd := exec.Command("go", "build", "-o", bin, "../cmd/lanyard")
+	cmd := exec.Command("make", "-s", "-C", "..", "build", "BIN="+bin, "VERSION="+e2eVersion)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("building lanyard: %w", err)
+		return "", fmt.Errorf("building lanyard with make build: %w", err)
 	}
 	return bin, nil
 }
