@@ -2,6 +2,7 @@ package mutate
 
 import (
 	"encoding/json"
+	"errors"
 	"sort"
 	"strconv"
 
@@ -14,6 +15,17 @@ import (
 // rather than through reflection: it is the webhook's hot path. The result decodes to the same
 // operations as json.Marshal(ch.PatchAt(prefix)); tests and FuzzMutate check it.
 func (ch *Changes) AppendPatchJSON(dst []byte, prefix string) ([]byte, error) {
+	return ch.AppendPatchJSONWithin(dst, prefix, 0)
+}
+
+// ErrPatchTooLarge: the patch would be larger than the bound given to AppendPatchJSONWithin.
+var ErrPatchTooLarge = errors.New("the patch exceeds its size bound")
+
+// AppendPatchJSONWithin is AppendPatchJSON that gives up with ErrPatchTooLarge as soon as the
+// patch grows beyond maxBytes (0: no bound), before the rest of it is rendered.
+func (ch *Changes) AppendPatchJSONWithin(dst []byte, prefix string, maxBytes int) ([]byte, error) {
+	start := len(dst)
+	over := func(b []byte) bool { return maxBytes > 0 && len(b)-start > maxBytes }
 	if ch.Empty() {
 		return append(dst, "[]"...), nil
 	}
@@ -50,8 +62,14 @@ func (ch *Changes) AppendPatchJSON(dst []byte, prefix string) ([]byte, error) {
 	}
 	// Room for the longest base ("/spec/initContainers/" and any int64) so that building it never
 	// allocates; a smaller buffer cost one allocation per container from index 1,000 on.
+	if over(w.dst) {
+		return nil, ErrPatchTooLarge
+	}
 	var index [48]byte
 	for _, c := range ch.containers {
+		if over(w.dst) {
+			return nil, ErrPatchTooLarge
+		}
 		base := strconv.AppendInt(append(append(append(index[:0], "/spec/"...), c.list.jsonName()...), '/'), int64(c.index), 10)
 		_ = w.list(prefix, base, "/volumeMounts", c.hasMounts, len(c.mounts), func(dst []byte, i int) ([]byte, error) {
 			return appendMount(dst, &c.mounts[i]), nil
@@ -63,7 +81,10 @@ func (ch *Changes) AppendPatchJSON(dst []byte, prefix string) ([]byte, error) {
 	_ = w.list(prefix, nil, "/spec/imagePullSecrets", ch.hasPullSecrets, len(ch.pullSecrets), func(dst []byte, i int) ([]byte, error) {
 		return append(jsonw.StringField(append(dst, '{'), true, "name", ch.pullSecrets[i]), '}'), nil
 	})
-	return append(w.dst, ']'), nil
+	if w.dst = append(w.dst, ']'); over(w.dst) {
+		return nil, ErrPatchTooLarge
+	}
+	return w.dst, nil
 }
 
 type patchWriter struct {

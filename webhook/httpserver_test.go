@@ -9,8 +9,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -26,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	admissionv1 "k8s.io/api/admission/v1"
 )
 
 // testCA issues certificates for the server tests.
@@ -297,4 +300,71 @@ func TestLimitsRefuseWhenFull(t *testing.T) {
 	res = post(t, srv, client, bytes.NewReader(readFixture(t, "aws-irsa.json")), "application/json")
 	assert.Equal(t, http.StatusOK, res.status)
 	assert.Equal(t, 0.0, testutil.ToFloat64(m.Metrics.inflightG))
+}
+
+// A client that announces a large body and stalls holds neither a review slot nor the bytes it
+// announced: with one slot and a byte budget smaller than the announced body, other reviews go
+// through meanwhile.
+func TestStalledBodiesHoldNoSlotsOrBudget(t *testing.T) {
+	m, _ := newMutator(testPolicy())
+	m.Limits = NewLimits(1, 1<<20, m.Metrics)
+	srv, client := newServer(t, m)
+
+	var stalled []net.Conn
+	for range 5 {
+		conn, err := tls.Dial("tcp", srv.Listener.Addr().String(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // test server
+		require.NoError(t, err)
+		stalled = append(stalled, conn)
+		_, err = io.WriteString(conn, "POST "+MutatePodPath+" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 16000000\r\n\r\n{\"kind\":")
+		require.NoError(t, err)
+	}
+	defer func() {
+		for _, c := range stalled {
+			_ = c.Close()
+		}
+	}()
+	time.Sleep(100 * time.Millisecond) // the stalled requests have reached the handler
+	res := post(t, srv, client, bytes.NewReader(readFixture(t, "aws-irsa.json")), "application/json")
+	assert.Equal(t, http.StatusOK, res.status, "%s", res.body)
+}
+
+// A body sent in pieces of any size is read whole (the buffer grows as it arrives).
+func TestLargeChunkedBodyIsReadWhole(t *testing.T) {
+	m, _ := newMutator(testPolicy())
+	m.Limits = NewLimits(4, 8<<20, m.Metrics)
+	srv, client := newServer(t, m)
+	var review map[string]any
+	require.NoError(t, json.Unmarshal(readFixture(t, "aws-irsa.json"), &review))
+	var containers []any
+	for i := range 5000 {
+		containers = append(containers, map[string]any{"name": fmt.Sprintf("c%d", i), "image": "registry.example.com/app:1"})
+	}
+	podSpec(review)["containers"] = containers
+	body, err := json.Marshal(review)
+	require.NoError(t, err)
+	require.Greater(t, len(body), 4*readChunk)
+	res := post(t, srv, client, io.MultiReader(bytes.NewReader(body)), "application/json") // no Content-Length: chunked
+	require.Equal(t, http.StatusOK, res.status, "%s", res.body)
+	resp := decodeResponse(t, res)
+	assert.True(t, resp.Allowed)
+	assert.NotEmpty(t, resp.Patch)
+	assert.Equal(t, 0.0, testutil.ToFloat64(m.Metrics.inflightG), "everything is given back")
+}
+
+// A pod whose identity would take a patch beyond the bound is refused with the reason (the pod
+// could not be stored), and nothing of the patch is rendered beyond the bound.
+func TestPatchBeyondTheBoundIsDenied(t *testing.T) {
+	m, _ := newMutator(testPolicy())
+	m.MaxPatchBytes = 600
+	out, result, herr := m.Review(t.Context(), readFixture(t, "aws-irsa.json"))
+	require.Nil(t, herr)
+	assert.Equal(t, resultDenied, result)
+	var resp admissionv1.AdmissionReview
+	require.NoError(t, json.Unmarshal(out, &resp))
+	assert.False(t, resp.Response.Allowed)
+	assert.Empty(t, resp.Response.Patch)
+	require.NotNil(t, resp.Response.Result)
+	assert.Equal(t, int32(http.StatusRequestEntityTooLarge), resp.Response.Result.Code)
+	assert.Contains(t, resp.Response.Result.Message, "patch of more than 600 bytes (--max-patch-bytes)")
+	assert.Equal(t, 0.0, testutil.ToFloat64(m.Metrics.injections["aws"]), "a refused pod is not counted as injected")
 }

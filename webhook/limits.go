@@ -18,8 +18,10 @@ const (
 	// times its body while it is worked on (body, decoded view, response), so this keeps the
 	// working set of admission under ~200 MiB even when every review is as large as allowed.
 	DefaultMaxInflightBytes = 64 << 20
-	// minReviewWeight is what a review counts for at least, whatever its size.
+	// minReviewWeight is what a validator review counts for at least, whatever its size.
 	minReviewWeight = 16 << 10
+	// readChunk is how much of a body is reserved and read at a time.
+	readChunk = 32 << 10
 )
 
 // Limits bound the reviews lanyard works on at once, by number and by body bytes, so memory
@@ -44,26 +46,80 @@ func NewLimits(maxReviews int, maxBytes int64, metrics *Metrics) *Limits {
 		maxBytes: maxBytes, metrics: metrics}
 }
 
-// acquire waits for room for a review of size bytes (the body size, or the body limit when the
-// size is not announced). release must be called once the answer is written.
+// reservation is what one request holds of the limits: body and answer bytes as they are
+// actually received or built (a client that announces a large body and sends nothing holds
+// nothing), and a review slot once its body is read (a stalled body never holds one).
+type reservation struct {
+	l     *Limits
+	bytes int64
+	slot  bool
+}
+
+func (l *Limits) reserve() *reservation { return &reservation{l: l} }
+
+// addBytes waits for n more bytes of room until ctx ends.
+func (r *reservation) addBytes(ctx context.Context, n int64) error {
+	if r.l == nil || n <= 0 {
+		return nil
+	}
+	if r.bytes+n > r.l.maxBytes {
+		return fmt.Errorf("one review cannot take more than %d bytes (--max-inflight-review-bytes)", r.l.maxBytes)
+	}
+	if err := r.l.bytes.Acquire(ctx, n); err != nil {
+		return err
+	}
+	r.bytes += n
+	return nil
+}
+
+// takeSlot waits for a review slot until ctx ends.
+func (r *reservation) takeSlot(ctx context.Context) error {
+	if r.l == nil {
+		return nil
+	}
+	if err := r.l.reviews.Acquire(ctx, 1); err != nil {
+		return err
+	}
+	r.slot = true
+	r.l.metrics.inflight(1)
+	return nil
+}
+
+// release gives everything back.
+func (r *reservation) release() {
+	if r.l == nil {
+		return
+	}
+	if r.slot {
+		r.l.metrics.inflight(-1)
+		r.l.reviews.Release(1)
+		r.slot = false
+	}
+	if r.bytes > 0 {
+		r.l.bytes.Release(r.bytes)
+		r.bytes = 0
+	}
+}
+
+// acquire takes a slot and size bytes at once (the association validator, whose body is read by
+// controller-runtime).
 func (l *Limits) acquire(ctx context.Context, size int64) (release func(), err error) {
+	res := l.reserve()
+	if err := res.addBytes(ctx, min(max(size, minReviewWeight), l.maxBytesOrZero())); err != nil {
+		return nil, err
+	}
+	if err := res.takeSlot(ctx); err != nil {
+		res.release()
+		return nil, err
+	}
+	return res.release, nil
+}
+
+func (l *Limits) maxBytesOrZero() int64 {
 	if l == nil {
-		return func() {}, nil
+		return 0
 	}
-	weight := min(max(size, minReviewWeight), l.maxBytes)
-	if err := l.reviews.Acquire(ctx, 1); err != nil {
-		return nil, err
-	}
-	if err := l.bytes.Acquire(ctx, weight); err != nil {
-		l.reviews.Release(1)
-		return nil, err
-	}
-	l.metrics.inflight(1)
-	return func() {
-		l.metrics.inflight(-1)
-		l.bytes.Release(weight)
-		l.reviews.Release(1)
-	}, nil
+	return l.maxBytes
 }
 
 // Handler applies the limits to another admission handler (the association validator): the

@@ -25,6 +25,7 @@ const (
 	reasonInternal   = "internal"
 	reasonOverloaded = "overloaded" // no room within the in-flight limits before the deadline
 	reasonDeadline   = "deadline"   // the request ended before its review did
+	reasonWrite      = "write"      // the answer could not be delivered
 )
 
 // Metrics are lanyard's admission metrics; controller-runtime adds its generic webhook metrics
@@ -88,7 +89,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, p := range []string{"aws", "azure", "gcp", "registry"} {
 		m.injections[p] = injections.WithLabelValues(p)
 	}
-	for _, r := range []string{reasonBadRequest, reasonTooLarge, reasonLookup, reasonPanic, reasonBadPod, reasonInternal, reasonOverloaded, reasonDeadline} {
+	for _, r := range []string{reasonBadRequest, reasonTooLarge, reasonLookup, reasonPanic, reasonBadPod, reasonInternal, reasonOverloaded, reasonDeadline, reasonWrite} {
 		m.errors[r] = errs.WithLabelValues(r)
 	}
 	return m

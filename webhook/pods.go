@@ -1,11 +1,11 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"os"
@@ -33,6 +33,12 @@ const MutatePodPath = "/mutate-v1-pod"
 // Limits bound how many such bodies are held at once.
 const DefaultMaxRequestBytes = 16 << 20
 
+// DefaultMaxPatchBytes bounds the patch of one answer. A JSON Patch op is larger than what it adds
+// to the stored (protobuf) pod, and etcd stores a pod of at most 1.5 MiB by default: a patch
+// beyond 4 MiB makes a pod the API server cannot store, so rendering and sending it (for a pod of
+// hundreds of thousands of containers it was hundreds of MB) serves nobody.
+const DefaultMaxPatchBytes = 4 << 20
+
 // auditKeyInjected is the auditAnnotations key (the API server prefixes it with the webhook name).
 const auditKeyInjected = "injected"
 
@@ -50,6 +56,8 @@ type PodMutator struct {
 	// LookupTimeout bounds all policy lookups of one review together (live reads on cache
 	// misses); 0 means no bound beyond Timeout.
 	LookupTimeout time.Duration
+	// MaxPatchBytes bounds the patch of one answer; 0 means DefaultMaxPatchBytes.
+	MaxPatchBytes int
 	// Limits bound the reviews in flight; nil means unbounded (tests).
 	Limits  *Limits
 	Log     logr.Logger
@@ -115,17 +123,27 @@ func (h *PodMutator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Metrics.observe(result, time.Since(start).Seconds())
 	}()
 
-	resp, result, herr := h.serve(w, r)
+	res := h.Limits.reserve()
+	defer res.release()
+	resp, result, herr := h.serve(w, r, res)
 	if herr == nil {
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(resp)
+		if _, err := w.Write(resp); err != nil {
+			// The client did not take the answer in time (write deadline) or went away.
+			result = resultError
+			h.Metrics.error(reasonWrite)
+			h.Log.V(1).Info("answer not delivered", "error", err.Error(), "bytes", len(resp))
+		}
 		return
 	}
 	h.Metrics.error(herr.reason)
-	if herr.status >= 500 {
+	switch {
+	case herr.status >= 500 && herr.reason != reasonOverloaded && herr.reason != reasonDeadline:
 		h.Log.Error(herr, "admission review failed")
-	} else {
-		h.Log.V(1).Info("bad admission review", "error", herr.msg)
+	default:
+		// Bad requests, overload and requests that ran out of time are the client's or the
+		// load's doing: counted in metrics, logged only at debug level.
+		h.Log.V(1).Info("admission review refused", "status", herr.status, "error", herr.msg)
 	}
 	if herr.status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", http.MethodPost)
@@ -133,8 +151,10 @@ func (h *PodMutator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeStatus(w, herr)
 }
 
-// serve checks the request, waits for room within the limits, reads the body and reviews it.
-func (h *PodMutator) serve(w http.ResponseWriter, r *http.Request) ([]byte, string, *httpError) {
+// serve checks the request, reads its body within the byte budget, waits for a review slot,
+// reviews it and reserves room for the answer. The reservation is released by the caller once the
+// answer is written.
+func (h *PodMutator) serve(w http.ResponseWriter, r *http.Request, res *reservation) ([]byte, string, *httpError) {
 	if herr := checkRequest(r); herr != nil {
 		return nil, resultError, herr
 	}
@@ -144,20 +164,21 @@ func (h *PodMutator) serve(w http.ResponseWriter, r *http.Request) ([]byte, stri
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), requestBudget(r, h.timeout()))
 	defer cancel()
-	size := r.ContentLength
-	if size < 0 {
-		size = limit
-	}
-	release, err := h.Limits.acquire(ctx, size)
-	if err != nil {
-		return nil, resultError, overloaded(err)
-	}
-	defer release()
-	body, herr := readBody(w, r, limit)
+	body, herr := readBody(ctx, w, r, limit, res)
 	if herr != nil {
 		return nil, resultError, herr
 	}
-	return h.Review(ctx, body)
+	if err := res.takeSlot(ctx); err != nil {
+		return nil, resultError, overloaded(err)
+	}
+	out, result, herr := h.Review(ctx, body)
+	if herr != nil {
+		return nil, result, herr
+	}
+	if err := res.addBytes(ctx, int64(len(out))); err != nil {
+		return nil, resultError, overloaded(err)
+	}
+	return out, result, nil
 }
 
 // checkRequest refuses what is not an AdmissionReview POST before anything is read.
@@ -182,6 +203,13 @@ func (h *PodMutator) maxRequestBytes() int64 {
 	return DefaultMaxRequestBytes
 }
 
+func (h *PodMutator) maxPatchBytes() int {
+	if h.MaxPatchBytes > 0 {
+		return h.MaxPatchBytes
+	}
+	return DefaultMaxPatchBytes
+}
+
 func (h *PodMutator) timeout() time.Duration {
 	if h.Timeout > 0 {
 		return h.Timeout
@@ -198,24 +226,46 @@ func tooLarge(size, limit int64) *httpError {
 		"%s exceeds lanyard's limit of %d bytes (--max-request-bytes); no pod that etcd can store is this large", what, limit)}
 }
 
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *httpError) {
-	var body []byte
-	if r.ContentLength > 0 {
-		body = make([]byte, 0, r.ContentLength+1) // one read into the right size, no regrowth
+// readBody reads the body into memory reserved as it arrives: a client that announces a large body
+// and sends it slowly, or not at all, holds only what it sent.
+func readBody(ctx context.Context, w http.ResponseWriter, r *http.Request, limit int64, res *reservation) ([]byte, *httpError) {
+	body := http.MaxBytesReader(w, r.Body, limit)
+	want := int64(readChunk)
+	if r.ContentLength >= 0 {
+		want = min(r.ContentLength+1, want) // +1: EOF is seen without growing
 	}
-	buf := bytes.NewBuffer(body)
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var tooLargeErr *http.MaxBytesError
-		if errors.As(err, &tooLargeErr) {
-			return nil, tooLarge(-1, limit)
-		}
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil, &httpError{http.StatusRequestTimeout, reasonBadRequest, "reading the request body timed out"}
-		}
-		return nil, &httpError{http.StatusBadRequest, reasonBadRequest, "reading request body: " + err.Error()}
+	if err := res.addBytes(ctx, want); err != nil {
+		return nil, overloaded(err)
 	}
-	return buf.Bytes(), nil
+	buf := make([]byte, 0, want)
+	for {
+		if len(buf) == cap(buf) {
+			grow := min(max(int64(cap(buf)), readChunk), limit+1-int64(cap(buf)))
+			if r.ContentLength >= 0 {
+				grow = min(grow, r.ContentLength+1-int64(cap(buf)))
+			}
+			grow = max(grow, 1)
+			if err := res.addBytes(ctx, grow); err != nil {
+				return nil, overloaded(err)
+			}
+			buf = append(buf[:cap(buf)], make([]byte, grow)...)[:len(buf)]
+		}
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			var tooLargeErr *http.MaxBytesError
+			if errors.As(err, &tooLargeErr) {
+				return nil, tooLarge(-1, limit)
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return nil, &httpError{http.StatusRequestTimeout, reasonBadRequest, "reading the request body timed out"}
+			}
+			return nil, &httpError{http.StatusBadRequest, reasonBadRequest, "reading request body: " + err.Error()}
+		}
+	}
 }
 
 // Review answers one AdmissionReview body: the response JSON and the outcome, or an error that
@@ -252,9 +302,23 @@ func (h *PodMutator) Review(ctx context.Context, body []byte) ([]byte, string, *
 	if herr != nil {
 		return nil, result, herr
 	}
-	out, err := resp.appendJSON(make([]byte, 0, 512))
+	out, err := resp.appendJSON(make([]byte, 0, 512), h.maxPatchBytes())
+	if errors.Is(err, mutate.ErrPatchTooLarge) {
+		// The pod with its identity could not be stored: refuse it with the reason instead of
+		// sending a patch the API server would fail on (or take seconds to send).
+		resp = response{uid: req.UID}
+		deny(&resp, http.StatusRequestEntityTooLarge, metav1.StatusReasonRequestEntityTooLarge, fmt.Sprintf(
+			"giving this pod its identity takes a patch of more than %d bytes (--max-patch-bytes): the pod would be larger than the API server can store; give fewer containers the identity (%s) or split the pod",
+			h.maxPatchBytes(), policy.AnnotationContainers))
+		h.Metrics.error(reasonTooLarge)
+		out, err = resp.appendJSON(make([]byte, 0, 512), 0)
+		result = resultDenied
+	}
 	if err != nil {
 		return nil, resultError, &httpError{http.StatusInternalServerError, reasonInternal, "encoding response: " + err.Error()}
+	}
+	if result == resultInjected && (req.DryRun == nil || !*req.DryRun) {
+		h.Metrics.injected(resp.injected)
 	}
 	return out, result, nil
 }
@@ -331,9 +395,6 @@ func (h *PodMutator) admit(ctx context.Context, req *requestFields, resp *respon
 	resp.changes = changes
 	if !req.Object.HasMetadata() {
 		changes.CreateMetadata()
-	}
-	if req.DryRun == nil || !*req.DryRun {
-		h.Metrics.injected(changes.Injected)
 	}
 	return resultInjected, nil
 }

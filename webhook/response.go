@@ -24,7 +24,9 @@ type response struct {
 	injected []string        // auditAnnotations["injected"]
 }
 
-func (r *response) appendJSON(dst []byte) ([]byte, error) {
+// appendJSON writes the review; the patch may be at most maxPatch bytes (0: no bound), else
+// mutate.ErrPatchTooLarge.
+func (r *response) appendJSON(dst []byte, maxPatch int) ([]byte, error) {
 	dst = append(dst, `{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","response":{`...)
 	dst = jsonw.StringField(dst, true, "uid", string(r.uid))
 	if r.allowed {
@@ -40,7 +42,7 @@ func (r *response) appendJSON(dst []byte) ([]byte, error) {
 		dst = append(jsonw.Field(dst, false, "status"), js...)
 	}
 	if r.changes != nil {
-		patch, err := r.changes.AppendPatchJSON(make([]byte, 0, 1024), "")
+		patch, err := r.changes.AppendPatchJSONWithin(make([]byte, 0, 1024), "", maxPatch)
 		if err != nil {
 			return nil, err
 		}

@@ -32,7 +32,7 @@ func TestResponseJSONMatchesEncodingJSON(t *testing.T) {
 	}
 	for name, r := range tests {
 		t.Run(name, func(t *testing.T) {
-			got, err := r.appendJSON(nil)
+			got, err := r.appendJSON(nil, 0)
 			require.NoError(t, err)
 
 			want := admissionv1.AdmissionResponse{UID: r.uid, Allowed: r.allowed, Result: r.result}
