@@ -77,6 +77,8 @@ type Config struct {
 	// MaxInflightReviews and MaxInflightBytes bound the reviews worked on at once (Limits).
 	MaxInflightReviews int
 	MaxInflightBytes   int64
+	// MaxPatchBytes bounds the patch of one answer (PodMutator).
+	MaxPatchBytes int
 
 	MetricsBindAddress     string
 	HealthProbeBindAddress string
@@ -252,7 +254,7 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 		}
 		podHandler.set(&PodMutator{
 			Resolver: policy.NewResolver(r, cfg.Policy), Mutate: cfg.Mutate, LanyardNamespace: cfg.Namespace,
-			MaxRequestBytes: maxBody, Timeout: timeout, LookupTimeout: live.LiveTimeout, Limits: limits,
+			MaxRequestBytes: maxBody, Timeout: timeout, LookupTimeout: live.LiveTimeout, Limits: limits, MaxPatchBytes: cfg.MaxPatchBytes,
 			Log: log.WithName("pods"), Metrics: metrics,
 		})
 		validateHandler.set(limits.Handler(&admission.Webhook{

@@ -51,6 +51,7 @@ type serveFlags struct {
 	maxConnections     int
 	maxInflight        int
 	maxInflightBytes   int64
+	maxPatchBytes      int
 	metricsAddr        string
 	healthAddr         string
 	pprofAddr          string
@@ -122,6 +123,7 @@ files change). See docs/certificates.md.`,
 	fs.IntVar(&f.maxConnections, "max-connections", webhook.DefaultMaxConnections, "most open admission connections; further clients wait")
 	fs.IntVar(&f.maxInflight, "max-inflight-reviews", webhook.DefaultMaxInflightReviews, "most admission reviews worked on at once")
 	fs.Int64Var(&f.maxInflightBytes, "max-inflight-review-bytes", webhook.DefaultMaxInflightBytes, "most request body bytes held by the reviews worked on at once")
+	fs.IntVar(&f.maxPatchBytes, "max-patch-bytes", webhook.DefaultMaxPatchBytes, "largest patch of one answer; a pod needing more could not be stored and is denied with the reason")
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of /metrics; 0 disables")
 	fs.StringVar(&f.healthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fs.StringVar(&f.pprofAddr, "pprof-bind-address", "", "address of /debug/pprof (off when empty)")
@@ -219,6 +221,9 @@ func (f *serveFlags) config() (webhook.Config, *rest.Config, error) {
 	if f.maxInflightBytes < f.maxRequestBytes {
 		return cfg, nil, fmt.Errorf("--max-inflight-review-bytes %d: must be at least --max-request-bytes (%d), or the largest review could never be taken", f.maxInflightBytes, f.maxRequestBytes)
 	}
+	if f.maxPatchBytes < 64<<10 || int64(f.maxPatchBytes) > f.maxInflightBytes/2 {
+		return cfg, nil, fmt.Errorf("--max-patch-bytes %d: must be at least 65536 and at most half of --max-inflight-review-bytes", f.maxPatchBytes)
+	}
 	if len(f.clientNames) > 0 && f.clientCAFile == "" {
 		return cfg, nil, errors.New("--client-names needs --client-ca-file")
 	}
@@ -272,7 +277,7 @@ func (f *serveFlags) config() (webhook.Config, *rest.Config, error) {
 		TLSMinVersion: cfg.TLSMinVersion, EnableHTTP2: f.enableHTTP2,
 		ClientCAFile: f.clientCAFile, ClientNames: f.clientNames,
 		RequestTimeout: f.requestTimeout, IdleTimeout: f.idleTimeout, MaxConnections: f.maxConnections,
-		MaxInflightReviews: f.maxInflight, MaxInflightBytes: f.maxInflightBytes,
+		MaxInflightReviews: f.maxInflight, MaxInflightBytes: f.maxInflightBytes, MaxPatchBytes: f.maxPatchBytes,
 		MetricsBindAddress: f.metricsAddr, HealthProbeBindAddress: f.healthAddr, PprofBindAddress: f.pprofAddr,
 		LeaderElection: f.leaderElect, LeaderElectionNamespace: leNS, LeaderElectionID: "lanyard-status.lanyard.dev",
 		Namespace: f.namespace,
