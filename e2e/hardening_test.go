@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -192,7 +194,22 @@ func probe(l *lanyardProcess, path string) int {
 // reviewAt posts a review to a lanyard at addr and returns the HTTP status and the response.
 func reviewAt(t *testing.T, addr string, body []byte) (int, *admissionv1.AdmissionReview, string) {
 	t.Helper()
-	resp, err := reviewClient().Post("https://"+addr+"/mutate-v1-pod?timeout=5s", "application/json", bytes.NewReader(body))
+	return reviewWith(t, reviewClient(), addr, body)
+}
+
+// trustingClient trusts the given CAs (lanyard's self-signed ones) and names them by IP.
+func trustingClient(cas []*x509.Certificate) *http.Client {
+	pool := x509.NewCertPool()
+	for _, c := range cas {
+		pool.AddCert(c)
+	}
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+}
+
+// reviewWith is reviewAt with the given client.
+func reviewWith(t *testing.T, c *http.Client, addr string, body []byte) (int, *admissionv1.AdmissionReview, string) {
+	t.Helper()
+	resp, err := c.Post("https://"+addr+"/mutate-v1-pod?timeout=5s", "application/json", bytes.NewReader(body))
 	require.NoError(t, err)
 	defer func() { _ = resp.Body.Close() }()
 	raw, err := io.ReadAll(resp.Body)

@@ -28,9 +28,11 @@ func TestInstallIntoAnotherNamespace(t *testing.T) {
 	const other = "lanyard-elsewhere"
 	for _, overlay := range []string{"self-signed", "cert-manager"} {
 		t.Run(overlay, func(t *testing.T) {
-			dir := t.TempDir()
-			target, err := filepath.Abs(filepath.Join("..", "deploy", "overlays", overlay))
+			// kustomize takes bases by relative path only: the test's kustomization lives beside them.
+			dir, err := os.MkdirTemp(filepath.Join("..", "deploy"), ".e2e-namespace-")
 			require.NoError(t, err)
+			t.Cleanup(func() { _ = os.RemoveAll(dir) })
+			target := filepath.Join("..", "overlays", overlay)
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(
 				"apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: "+other+"\nresources:\n- "+target+"\n"), 0o600))
 			rendered, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
