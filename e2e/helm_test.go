@@ -102,7 +102,7 @@ func TestHelmInstallRunsWithItsOwnRBAC(t *testing.T) {
 	kinds := map[string]int{}
 	for _, u := range objs {
 		kinds[u.GetKind()]++
-		require.NoError(t, k8s.Patch(ctx(t), u.DeepCopy(), client.Apply, client.FieldOwner("e2e-helm"), client.ForceOwnership),
+		require.NoError(t, k8s.Apply(ctx(t), client.ApplyConfigurationFromUnstructured(u.DeepCopy()), client.FieldOwner("e2e-helm"), client.ForceOwnership),
 			"server-side apply of %s %s", u.GetKind(), u.GetName())
 		if u.GetKind() != "CustomResourceDefinition" {
 			t.Cleanup(func() { _ = k8s.Delete(context.Background(), u.DeepCopy()) })
