@@ -28,6 +28,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -795,6 +796,25 @@ func TestChart_PassesHelmLintStrict(t *testing.T) {
 			assert.Empty(t, res.Errors)
 			for _, m := range res.Messages {
 				t.Log(m.Error())
+			}
+		})
+	}
+}
+
+// Every object of the kustomize base and of each overlay decodes strictly into its Go API type
+// (CRDs into apiextensions' type), so a misspelt field in any install path fails here.
+func TestKustomize_EveryRenderedObjectDecodesStrictlyIntoItsAPIType(t *testing.T) {
+	for _, dir := range []string{"base", selfSignedOverlay, certManagerOverlay} {
+		t.Run(dir, func(t *testing.T) {
+			objs, err := renderOverlay(dir)
+			require.NoError(t, err)
+			require.NotEmpty(t, objs)
+			for _, o := range objs {
+				if o.kind == "CustomResourceDefinition" {
+					decodeStrict[apiextensionsv1.CustomResourceDefinition](t, o)
+					continue
+				}
+				decodeTyped(t, o)
 			}
 		})
 	}
