@@ -22,9 +22,18 @@ type controls struct {
 	// Per-provider overrides from the compatibility annotations; lanyard's own annotation wins.
 	awsExpiration   int64
 	azureExpiration int64
+	// warnings say which lenient reading of an anchor's annotation was made (admission warnings).
+	warnings []string
 }
 
-func parseControls(pod *corev1.Pod) (controls, error) {
+// parseControls reads the pod's annotations. lanyard's own (lanyard.dev/*) are strict: a malformed
+// value denies the pod. The anchors' are read as the anchors read them, never stricter, so that a
+// pod that ran with them yesterday runs today: eks.amazonaws.com/* as the EKS webhook (a lifetime
+// below 600 is raised, an unparseable one ignored, list entries trimmed and empty ones dropped),
+// azure.workload.identity/skip-containers as the Azure webhook (";"-separated, empty entries
+// ignored). The Azure webhook refuses pods whose token lifetime is unparseable or out of
+// [3600, 86400], and so does lanyard. With ignoreCompat they mean nothing at all.
+func parseControls(pod *corev1.Pod, ignoreCompat bool) (controls, error) {
 	var c controls
 	ann := pod.Annotations
 	if len(ann) == 0 {
@@ -41,15 +50,11 @@ func parseControls(pod *corev1.Pod) (controls, error) {
 			return c, err
 		}
 	}
-	if v, ok := ann[policy.EKSSkipContainers]; ok {
-		if c.skipAWS, err = parseContainerList(policy.EKSSkipContainers, v, ","); err != nil {
-			return c, err
-		}
+	if v, ok := ann[policy.EKSSkipContainers]; ok && !ignoreCompat {
+		c.skipAWS = lenientContainerList(v, ",")
 	}
-	if v, ok := ann[policy.AzureSkipContainers]; ok {
-		if c.skipAzure, err = parseContainerList(policy.AzureSkipContainers, v, ";"); err != nil {
-			return c, err
-		}
+	if v, ok := ann[policy.AzureSkipContainers]; ok && !ignoreCompat {
+		c.skipAzure = lenientContainerList(v, ";")
 	}
 	if v, ok := ann[policy.AnnotationTokenExpiration]; ok {
 		if c.expiration, err = parsePodExpiration(policy.AnnotationTokenExpiration, v,
@@ -57,13 +62,14 @@ func parseControls(pod *corev1.Pod) (controls, error) {
 			return c, err
 		}
 	}
-	if v, ok := ann[policy.EKSTokenExpiration]; ok {
-		if c.awsExpiration, err = parsePodExpiration(policy.EKSTokenExpiration, v,
-			v1alpha1.MinTokenExpirationSeconds, v1alpha1.MaxTokenExpirationSeconds); err != nil {
-			return c, err
+	if v, ok := ann[policy.EKSTokenExpiration]; ok && !ignoreCompat {
+		var warning string
+		c.awsExpiration, warning = policy.LenientEKSExpiration("pod annotation "+policy.EKSTokenExpiration, v)
+		if warning != "" {
+			c.warnings = append(c.warnings, warning)
 		}
 	}
-	if v, ok := ann[policy.AzureTokenExpiration]; ok {
+	if v, ok := ann[policy.AzureTokenExpiration]; ok && !ignoreCompat {
 		if c.azureExpiration, err = parsePodExpiration(policy.AzureTokenExpiration, v,
 			v1alpha1.MinAzureTokenExpirationSeconds, v1alpha1.MaxTokenExpirationSeconds); err != nil {
 			return c, err
@@ -99,6 +105,18 @@ func parseContainerList(key, value, sep string) (map[string]bool, error) {
 		set[name] = true
 	}
 	return set, nil
+}
+
+// lenientContainerList reads an anchor's container list as the anchor does: split, trimmed, empty
+// entries ignored; names are not validated (one that is no container's name matches nothing).
+func lenientContainerList(value, sep string) map[string]bool {
+	set := map[string]bool{}
+	for _, part := range strings.Split(value, sep) {
+		if name := strings.TrimSpace(part); name != "" {
+			set[name] = true
+		}
+	}
+	return set
 }
 
 func podAnnotationError(key, value, reason string) error {

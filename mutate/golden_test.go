@@ -29,10 +29,11 @@ var goldenOptions = map[string]struct {
 	policy policy.Options
 	mutate mutate.Options
 }{
-	"aws-pod-identity-ipv6":      {policy: policy.Options{CompatAnnotations: true}, mutate: mutate.Options{AWSPodIdentityIPv6: true}},
-	"azure-default-tenant":       {policy: policy.Options{CompatAnnotations: true, DefaultAzureTenantID: "72f988bf-86f1-41af-91ab-2d7cd011db47"}},
-	"compat-disabled":            {policy: policy.Options{CompatAnnotations: false}},
-	"compat-irsa-default-region": {policy: policy.Options{CompatAnnotations: true, DefaultAWSRegion: "eu-north-1"}},
+	"aws-pod-identity-ipv6":           {policy: policy.Options{CompatAnnotations: true}, mutate: mutate.Options{AWSPodIdentityIPv6: true}},
+	"azure-default-tenant":            {policy: policy.Options{CompatAnnotations: true, DefaultAzureTenantID: "72f988bf-86f1-41af-91ab-2d7cd011db47"}},
+	"compat-disabled":                 {policy: policy.Options{CompatAnnotations: false}, mutate: mutate.Options{IgnoreCompatAnnotations: true}},
+	"compat-disabled-pod-annotations": {policy: policy.Options{CompatAnnotations: false}, mutate: mutate.Options{IgnoreCompatAnnotations: true}},
+	"compat-irsa-default-region":      {policy: policy.Options{CompatAnnotations: true, DefaultAWSRegion: "eu-north-1"}},
 }
 
 // goldenCase is one testdata/*.yaml file: policy objects plus exactly one Pod.

@@ -14,6 +14,9 @@ import (
 type Options struct {
 	// AWSPodIdentityIPv6 points AWS_CONTAINER_CREDENTIALS_FULL_URI at the agent's IPv6 address.
 	AWSPodIdentityIPv6 bool
+	// IgnoreCompatAnnotations: the EKS and Azure webhooks' pod annotations mean nothing
+	// (--compat-annotations=false).
+	IgnoreCompatAnnotations bool
 }
 
 // MaxWarnings bounds Changes.Warnings. Warnings are per container (an env var it already sets, a
@@ -25,11 +28,14 @@ const MaxWarnings = 20
 // Compute returns the changes that give pod what applied grants. The pod is only read. An error is
 // an *policy.InvalidError naming the pod annotation at fault: the pod must be denied.
 func Compute(pod *corev1.Pod, applied *policy.Applied, opts Options) (*Changes, error) {
-	ctl, err := parseControls(pod)
+	ctl, err := parseControls(pod, opts.IgnoreCompatAnnotations)
 	if err != nil {
 		return nil, err
 	}
 	ch := newChanges(pod)
+	for _, w := range ctl.warnings {
+		ch.warnf("%s", w)
+	}
 	if applied == nil {
 		return ch, nil
 	}
@@ -137,7 +143,8 @@ func isWindows(pod *corev1.Pod) bool {
 	if pod.Spec.OS != nil && pod.Spec.OS.Name == corev1.Windows {
 		return true
 	}
-	return pod.Spec.NodeSelector[corev1.LabelOSStable] == "windows"
+	// The deprecated beta label is still in older manifests (and the EKS webhook's tests).
+	return pod.Spec.NodeSelector[corev1.LabelOSStable] == "windows" || pod.Spec.NodeSelector["beta.kubernetes.io/os"] == "windows"
 }
 
 func findVolume(vols []corev1.Volume, name string) *corev1.Volume {

@@ -79,6 +79,7 @@ const (
 const (
 	CodeConflictingAssociations = "ConflictingAssociations"
 	CodeAnnotationsOverridden   = "AnnotationsOverridden"
+	CodeAnnotationAdjusted      = "AnnotationAdjusted" // an anchor's annotation read leniently, as the anchor does
 	CodeAzureTenantMissing      = "AzureTenantMissing"
 	CodeUnattachedRegistry      = "UnattachedRegistry"
 	CodeInvalidAttachment       = "InvalidAttachment"

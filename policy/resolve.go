@@ -211,9 +211,9 @@ func (r *Resolver) identityFromAnnotations(out *Applied, sa *metav1.ObjectMeta) 
 			aws.STSRegionalEndpoints = b
 		}
 		if v, ok := ann[EKSTokenExpiration]; ok {
-			secs, err := ParseExpiration(v, v1alpha1.MinTokenExpirationSeconds, v1alpha1.MaxTokenExpirationSeconds)
-			if err != nil {
-				return &InvalidError{Field: where(EKSTokenExpiration), Value: v, Reason: err.Error()}
+			secs, warning := LenientEKSExpiration(where(EKSTokenExpiration), v)
+			if warning != "" {
+				out.addIssue(SeverityWarning, CodeAnnotationAdjusted, warning)
 			}
 			aws.TokenExpirationSeconds = secs
 		}
@@ -259,6 +259,25 @@ func ParseExpiration(value string, minSeconds, maxSeconds int64) (int64, error) 
 		return 0, fmt.Errorf("must be between %d and %d seconds", minSeconds, maxSeconds)
 	}
 	return secs, nil
+}
+
+// LenientEKSExpiration reads eks.amazonaws.com/token-expiration as the EKS webhook does: a value
+// below 600 is raised to 600 and an unparseable one is ignored (the default applies); lanyard also
+// lowers one above 86400 to 86400, its own bound. 0 means "use the default". The warning (empty
+// when the value was used as is) says which value was used, for an admission warning.
+func LenientEKSExpiration(where, value string) (int64, string) {
+	secs, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
+	switch {
+	case err != nil:
+		return 0, fmt.Sprintf("%s %q is not a number of seconds: ignored, the default lifetime is used (as the EKS webhook does)", where, value)
+	case secs < v1alpha1.MinTokenExpirationSeconds:
+		return v1alpha1.MinTokenExpirationSeconds, fmt.Sprintf("%s %d is below %d: %d is used (as the EKS webhook does)",
+			where, secs, v1alpha1.MinTokenExpirationSeconds, v1alpha1.MinTokenExpirationSeconds)
+	case secs > v1alpha1.MaxTokenExpirationSeconds:
+		return v1alpha1.MaxTokenExpirationSeconds, fmt.Sprintf("%s %d is above %d: %d is used",
+			where, secs, v1alpha1.MaxTokenExpirationSeconds, v1alpha1.MaxTokenExpirationSeconds)
+	}
+	return secs, ""
 }
 
 func resolveRegistries(out *Applied, attachments []*v1alpha1.RegistryAttachment, nsLabels map[string]string, images []string) error {

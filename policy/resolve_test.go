@@ -299,13 +299,23 @@ func TestResolveCompatAnnotations(t *testing.T) {
 			annotations:      map[string]string{policy.EKSRoleARN: roleARN, policy.EKSSTSRegionalEndpoints: "regional"},
 			wantInvalidField: where(policy.EKSSTSRegionalEndpoints), wantReason: `must be "true" or "false"`,
 		},
-		"aws token-expiration below 600": {
-			annotations:      map[string]string{policy.EKSRoleARN: roleARN, policy.EKSTokenExpiration: "599"},
-			wantInvalidField: where(policy.EKSTokenExpiration), wantReason: "between 600 and 86400",
+		"aws token-expiration below 600 is raised to 600, as the EKS webhook does, with a warning": {
+			annotations: map[string]string{policy.EKSRoleARN: roleARN, policy.EKSTokenExpiration: "599"},
+			want: policy.Identity{Source: "ServiceAccount ns/app annotations",
+				AWS: &policy.AWS{Mode: v1alpha1.AWSModeIRSA, RoleARN: roleARN, STSRegionalEndpoints: true, TokenExpirationSeconds: 600}},
+			wantIssues: []string{policy.CodeAnnotationAdjusted},
 		},
-		"aws token-expiration not a number": {
-			annotations:      map[string]string{policy.EKSRoleARN: roleARN, policy.EKSTokenExpiration: "1h"},
-			wantInvalidField: where(policy.EKSTokenExpiration), wantReason: "whole number of seconds between 600 and 86400",
+		"aws token-expiration above 86400 is lowered to 86400, with a warning": {
+			annotations: map[string]string{policy.EKSRoleARN: roleARN, policy.EKSTokenExpiration: "172800"},
+			want: policy.Identity{Source: "ServiceAccount ns/app annotations",
+				AWS: &policy.AWS{Mode: v1alpha1.AWSModeIRSA, RoleARN: roleARN, STSRegionalEndpoints: true, TokenExpirationSeconds: 86400}},
+			wantIssues: []string{policy.CodeAnnotationAdjusted},
+		},
+		"aws token-expiration not a number is ignored, as the EKS webhook does, with a warning": {
+			annotations: map[string]string{policy.EKSRoleARN: roleARN, policy.EKSTokenExpiration: "1h"},
+			want: policy.Identity{Source: "ServiceAccount ns/app annotations",
+				AWS: &policy.AWS{Mode: v1alpha1.AWSModeIRSA, RoleARN: roleARN, STSRegionalEndpoints: true}},
+			wantIssues: []string{policy.CodeAnnotationAdjusted},
 		},
 		"malformed client-id": {
 			annotations:      map[string]string{policy.AzureClientID: "not-a-guid"},

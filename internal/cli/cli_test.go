@@ -98,13 +98,16 @@ func TestMutateGoldensAgreeWithCLI(t *testing.T) {
 	files, err := filepath.Glob("../../mutate/testdata/*.golden.yaml")
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
-	skipOptions := map[string]bool{"aws-pod-identity-ipv6": true, "azure-default-tenant": true, "compat-disabled": true,
-		"compat-irsa-default-region": true}
+	// The cases the goldens run with non-default options run with the equivalent flags.
+	flags := map[string][]string{
+		"aws-pod-identity-ipv6":           {"--aws-pod-identity-ipv6"},
+		"azure-default-tenant":            {"--azure-tenant-id", "72f988bf-86f1-41af-91ab-2d7cd011db47"},
+		"compat-disabled":                 {"--compat-annotations=false"},
+		"compat-disabled-pod-annotations": {"--compat-annotations=false"},
+		"compat-irsa-default-region":      {"--aws-default-region", "eu-north-1"},
+	}
 	for _, goldenFile := range files {
 		name := strings.TrimSuffix(filepath.Base(goldenFile), ".golden.yaml")
-		if skipOptions[name] {
-			continue
-		}
 		want, err := os.ReadFile(goldenFile)
 		require.NoError(t, err)
 		if bytes.Contains(want, []byte("# denied:")) {
@@ -113,7 +116,7 @@ func TestMutateGoldensAgreeWithCLI(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			input, err := filepath.Abs(strings.TrimSuffix(goldenFile, ".golden.yaml") + ".yaml")
 			require.NoError(t, err)
-			r := run(t, "", "inject", "-f", input)
+			r := run(t, "", append([]string{"inject", "-f", input}, flags[name]...)...)
 			require.Equal(t, 0, r.code, r.stderr)
 			docs, err := manifest.Split("stdout", []byte(r.stdout))
 			require.NoError(t, err)

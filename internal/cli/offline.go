@@ -97,7 +97,7 @@ func (f *offlineFlags) run(ctx context.Context, cmd *cobra.Command) (*manifest.P
 		Reader: pol,
 		PolicyOptions: policy.Options{CompatAnnotations: f.compatAnnotations, DefaultAzureTenantID: f.azureTenantID,
 			DefaultAWSRegion: f.awsDefaultRegion},
-		MutateOptions:    mutate.Options{AWSPodIdentityIPv6: f.awsPodIdentityIPv6},
+		MutateOptions:    mutate.Options{AWSPodIdentityIPv6: f.awsPodIdentityIPv6, IgnoreCompatAnnotations: !f.compatAnnotations},
 		DefaultNamespace: f.namespace,
 	}
 	outputs, workloads, err := engine.Process(ctx, docs)

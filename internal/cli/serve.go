@@ -283,7 +283,7 @@ func (f *serveFlags) config() (webhook.Config, *rest.Config, error) {
 		Namespace: f.namespace,
 		Policy: policy.Options{CompatAnnotations: f.compatAnnotations, DefaultAzureTenantID: f.azureTenantID,
 			DefaultAWSRegion: f.awsDefaultRegion},
-		Mutate:          mutate.Options{AWSPodIdentityIPv6: f.awsPodIdentityIPv6},
+		Mutate:          mutate.Options{AWSPodIdentityIPv6: f.awsPodIdentityIPv6, IgnoreCompatAnnotations: !f.compatAnnotations},
 		MaxRequestBytes: f.maxRequestBytes,
 		Live:            cluster.Options{LiveQPS: f.liveQPS, LiveBurst: f.liveBurst, LiveTimeout: f.liveTimeout, RecentWindow: f.recentWindow},
 		ShutdownDelay:   f.shutdownDelay,
