@@ -112,7 +112,11 @@ func (ch *Changes) inject(pod *corev1.Pod, inj *injection, ctl *controls) bool {
 				ce.mounts = append(ce.mounts, inj.mount)
 			}
 			carried = true
+			skip := ch.groupsSetByContainer(c, inj)
 			for _, e := range inj.env {
+				if skip[e.Name] {
+					continue
+				}
 				if existing := findEnv(c.Env, e.Name); existing != nil {
 					if existing.ValueFrom != nil || existing.Value != e.Value {
 						ch.warnf("container %q already sets %s: left as is (%s identity may not work as expected)",
@@ -137,6 +141,52 @@ func (ch *Changes) inject(pod *corev1.Pod, inj *injection, ctl *controls) bool {
 		ch.setAnnotation(inj.annotationKey, inj.annotationValue)
 	}
 	return true
+}
+
+// groupsSetByContainer returns the members of the injection's credential groups that the
+// container already has one of: lanyard adds none of such a group. Having the whole group with
+// lanyard's values is lanyard's own earlier pass (silent); anything else is the user's (a warning
+// naming what was found).
+func (ch *Changes) groupsSetByContainer(c *corev1.Container, inj *injection) map[string]bool {
+	var skip map[string]bool
+	for _, group := range inj.groups {
+		var found []string
+		ours := true
+		for _, name := range group {
+			e := findEnv(c.Env, name)
+			if e == nil {
+				ours = false
+				continue
+			}
+			found = append(found, name)
+			if e.ValueFrom != nil || e.Value != envValue(inj.env, name) {
+				ours = false
+			}
+		}
+		if len(found) == 0 {
+			continue
+		}
+		if skip == nil {
+			skip = map[string]bool{}
+		}
+		for _, name := range group {
+			skip[name] = true
+		}
+		if !ours {
+			ch.warnf("container %q already sets %s: lanyard adds none of %s, which only work together (%s identity may not work as expected)",
+				c.Name, strings.Join(found, " and "), strings.Join(group, ", "), inj.provider)
+		}
+	}
+	return skip
+}
+
+func envValue(env []corev1.EnvVar, name string) string {
+	for i := range env {
+		if env[i].Name == name {
+			return env[i].Value
+		}
+	}
+	return ""
 }
 
 func isWindows(pod *corev1.Pod) bool {

@@ -83,6 +83,9 @@ type injection struct {
 	tokenPath string // path of the ServiceAccount token inside the volume
 	mount     corev1.VolumeMount
 	env       []corev1.EnvVar
+	// groups are credential variables that only work together: a container that sets any of a
+	// group gets none of it from lanyard (as the EKS webhook does), never half of each.
+	groups [][]string
 	// annotation to set on the pod (GCP credential configuration); empty key when none.
 	annotationKey, annotationValue string
 }
@@ -190,6 +193,7 @@ func awsInjection(a *policy.AWS, exp int64, windows bool, opts Options) injectio
 			corev1.EnvVar{Name: "AWS_ROLE_ARN", Value: a.RoleARN},
 			corev1.EnvVar{Name: "AWS_WEB_IDENTITY_TOKEN_FILE", Value: filePath(windows, AWSIRSAMountPath, AWSIRSATokenPath)},
 		)
+		inj.groups = [][]string{{"AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"}}
 		if a.STSRegionalEndpoints {
 			inj.env = append(inj.env, corev1.EnvVar{Name: "AWS_STS_REGIONAL_ENDPOINTS", Value: "regional"})
 		}
@@ -209,6 +213,7 @@ func awsInjection(a *policy.AWS, exp int64, windows bool, opts Options) injectio
 			corev1.EnvVar{Name: "AWS_CONTAINER_CREDENTIALS_FULL_URI", Value: endpoint},
 			corev1.EnvVar{Name: "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", Value: filePath(windows, AWSPodIdentityMountPath, AWSPodIdentityTokenPath)},
 		)
+		inj.groups = [][]string{{"AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"}}
 	}
 	if a.Region != "" {
 		inj.env = append(inj.env,

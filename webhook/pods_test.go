@@ -210,13 +210,14 @@ func TestPodMutatorServeHTTP(t *testing.T) {
 			fixture: "conflicting-associations.json", wantAllowed: true,
 			wantWarnings: []string{"search-a and search-b", "team-a/contested"},
 		},
-		"a pre-set env var is left as is, with a warning": {
+		"a pre-set credential variable keeps its whole group out, with a warning": {
 			fixture: "preset-env.json", wantAllowed: true, wantPatch: true, wantInjected: "aws",
 			wantVolumes:  []string{"kube-api-access-x7k2p", "aws-iam-token"},
-			wantWarnings: []string{`container "web" already sets AWS_ROLE_ARN`},
+			wantWarnings: []string{`container "web" already sets AWS_ROLE_ARN: lanyard adds none of AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE`},
 			wantEnv: map[string]string{
 				"AWS_ROLE_ARN":                "arn:aws:iam::999999999999:role/hand-picked",
-				"AWS_WEB_IDENTITY_TOKEN_FILE": "/var/run/secrets/eks.amazonaws.com/serviceaccount/token",
+				"AWS_WEB_IDENTITY_TOKEN_FILE": "",
+				"AWS_STS_REGIONAL_ENDPOINTS":  "regional",
 			},
 		},
 	}
