@@ -1,6 +1,7 @@
 package mutate
 
 import (
+	"encoding/csv"
 	"fmt"
 	"strings"
 
@@ -31,8 +32,10 @@ type controls struct {
 // pod that ran with them yesterday runs today: eks.amazonaws.com/* as the EKS webhook (a lifetime
 // below 600 is raised, an unparseable one ignored, list entries trimmed and empty ones dropped),
 // azure.workload.identity/skip-containers as the Azure webhook (";"-separated, empty entries
-// ignored). The Azure webhook refuses pods whose token lifetime is unparseable or out of
-// [3600, 86400], and so does lanyard. With ignoreCompat they mean nothing at all.
+// ignored). eks.amazonaws.com/skip-containers is one CSV record, untrimmed ("a, b" skips "a" and
+// " b"), and a list that does not parse skips nothing. The Azure webhook refuses pods whose token
+// lifetime is unparseable or out of [3600, 86400], and so does lanyard. With ignoreCompat they
+// mean nothing at all.
 func parseControls(pod *corev1.Pod, ignoreCompat bool) (controls, error) {
 	var c controls
 	ann := pod.Annotations
@@ -51,7 +54,11 @@ func parseControls(pod *corev1.Pod, ignoreCompat bool) (controls, error) {
 		}
 	}
 	if v, ok := ann[policy.EKSSkipContainers]; ok && !ignoreCompat {
-		c.skipAWS = lenientContainerList(v, ",")
+		var warning string
+		c.skipAWS, warning = eksContainerList(v)
+		if warning != "" {
+			c.warnings = append(c.warnings, warning)
+		}
 	}
 	if v, ok := ann[policy.AzureSkipContainers]; ok && !ignoreCompat {
 		c.skipAzure = lenientContainerList(v, ";")
@@ -69,7 +76,7 @@ func parseControls(pod *corev1.Pod, ignoreCompat bool) (controls, error) {
 			c.warnings = append(c.warnings, warning)
 		}
 	}
-	if v, ok := ann[policy.AzureTokenExpiration]; ok && !ignoreCompat {
+	if v, ok := ann[policy.AzureTokenExpiration]; ok && !ignoreCompat && v != "" { // empty: absent, as for the Azure webhook
 		if c.azureExpiration, err = parsePodExpiration(policy.AzureTokenExpiration, v,
 			v1alpha1.MinAzureTokenExpirationSeconds, v1alpha1.MaxTokenExpirationSeconds); err != nil {
 			return c, err
@@ -107,8 +114,24 @@ func parseContainerList(key, value, sep string) (map[string]bool, error) {
 	return set, nil
 }
 
-// lenientContainerList reads an anchor's container list as the anchor does: split, trimmed, empty
-// entries ignored; names are not validated (one that is no container's name matches nothing).
+// eksContainerList reads eks.amazonaws.com/skip-containers as the EKS webhook does: the first CSV
+// record, nothing trimmed; a value that does not parse skips nothing (with a warning here).
+func eksContainerList(value string) (map[string]bool, string) {
+	record, err := csv.NewReader(strings.NewReader(value)).Read()
+	if err != nil {
+		return nil, fmt.Sprintf("pod annotation %s %q is not a comma-separated list (%v): no container is skipped (as the EKS webhook does)",
+			policy.EKSSkipContainers, value, err)
+	}
+	set := make(map[string]bool, len(record))
+	for _, name := range record {
+		set[name] = true
+	}
+	return set, ""
+}
+
+// lenientContainerList reads azure.workload.identity/skip-containers as the Azure webhook does:
+// split, trimmed, empty entries ignored; names are not validated (one that is no container's
+// name matches nothing).
 func lenientContainerList(value, sep string) map[string]bool {
 	set := map[string]bool{}
 	for _, part := range strings.Split(value, sep) {

@@ -19,6 +19,7 @@ import (
 	"github.com/lanyard-dev/lanyard/internal/manifest"
 	"github.com/lanyard-dev/lanyard/mutate"
 	"github.com/lanyard-dev/lanyard/policy"
+	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
 )
 
 var update = flag.Bool("update", false, "rewrite the *.golden.yaml files from the current output")
@@ -33,7 +34,11 @@ var goldenOptions = map[string]struct {
 	"azure-default-tenant":            {policy: policy.Options{CompatAnnotations: true, DefaultAzureTenantID: "72f988bf-86f1-41af-91ab-2d7cd011db47"}},
 	"compat-disabled":                 {policy: policy.Options{CompatAnnotations: false}, mutate: mutate.Options{IgnoreCompatAnnotations: true}},
 	"compat-disabled-pod-annotations": {policy: policy.Options{CompatAnnotations: false}, mutate: mutate.Options{IgnoreCompatAnnotations: true}},
-	"compat-irsa-default-region":      {policy: policy.Options{CompatAnnotations: true, DefaultAWSRegion: "eu-north-1"}},
+	"compat-azure-use-label":          {policy: policy.Options{CompatAnnotations: true, DefaultAzureTenantID: "72f988bf-86f1-41af-91ab-2d7cd011db47"}},
+	"compat-azure-china-cloud":        {policy: policy.Options{CompatAnnotations: true, DefaultAzureCloud: v1alpha1.AzureChinaCloud}},
+	"compat-irsa-anchor-flags": {policy: policy.Options{CompatAnnotations: true, CompatAWSAudience: "sts.example.com",
+		CompatAWSTokenExpiration: 3600, CompatAWSGlobalSTS: true}},
+	"compat-irsa-default-region": {policy: policy.Options{CompatAnnotations: true, DefaultAWSRegion: "eu-north-1"}},
 }
 
 // goldenCase is one testdata/*.yaml file: policy objects plus exactly one Pod.

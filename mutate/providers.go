@@ -229,7 +229,7 @@ func azureInjection(az *policy.Azure, exp int64, windows bool) injection {
 	if authority == "" {
 		authority = azureAuthorityHosts[v1alpha1.AzurePublicCloud]
 	}
-	return injection{
+	inj := injection{
 		provider:  providerAzure,
 		volume:    tokenVolume(AzureVolume, AzureAudience, exp, AzureTokenPath),
 		tokenPath: AzureTokenPath,
@@ -241,6 +241,12 @@ func azureInjection(az *policy.Azure, exp int64, windows bool) injection {
 			{Name: "AZURE_AUTHORITY_HOST", Value: authority},
 		},
 	}
+	if az.ClientID == "" {
+		// A pod labelled azure.workload.identity/use=true whose ServiceAccount names no client id:
+		// the workload sets AZURE_CLIENT_ID itself (one of several identities), as with the Azure webhook.
+		inj.env = inj.env[1:]
+	}
+	return inj
 }
 
 // gcpCredentialConfig is an external_account credential configuration; field order is the order of

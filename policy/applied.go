@@ -107,3 +107,12 @@ type InvalidError struct {
 func (e *InvalidError) Error() string {
 	return fmt.Sprintf("%s: invalid value %q: %s", e.Field, e.Value, e.Reason)
 }
+
+func (a *Applied) hasIssue(code string) bool {
+	for _, is := range a.Issues {
+		if is.Code == code {
+			return true
+		}
+	}
+	return false
+}

@@ -32,6 +32,9 @@ const (
 	AzureTenantID           = "azure.workload.identity/tenant-id"
 	AzureTokenExpiration    = "azure.workload.identity/service-account-token-expiration" // SA and pod
 	AzureSkipContainers     = "azure.workload.identity/skip-containers"                  // pods, ';'-separated
+	// AzureUseLabel "true" on a pod asks for the Azure token even when its ServiceAccount names no
+	// client id (the workload sets AZURE_CLIENT_ID itself), as with the Azure webhook.
+	AzureUseLabel = "azure.workload.identity/use"
 )
 
 // DefaultServiceAccountName is the ServiceAccount of a pod whose spec names none.

@@ -37,6 +37,16 @@ type Options struct {
 	// DefaultAWSRegion applies to AWS identities that name no region (as the EKS webhook's
 	// --aws-default-region does for IRSA), so migrated workloads keep AWS_REGION.
 	DefaultAWSRegion string
+	// DefaultAzureCloud applies to Azure identities from annotations or the use label (the Azure
+	// webhook's AZURE_ENVIRONMENT); empty means AzurePublicCloud. IdentityAssociations carry their
+	// own (the CRD defaults it).
+	DefaultAzureCloud v1alpha1.AzureCloud
+	// The EKS webhook's --token-audience, --token-expiration and --sts-regional-endpoint=false,
+	// for IRSA identities from eks.amazonaws.com annotations that do not say: "" means
+	// sts.amazonaws.com, 0 means 86400, false means regional endpoints (lanyard's default).
+	CompatAWSAudience        string
+	CompatAWSTokenExpiration int64
+	CompatAWSGlobalSTS       bool
 }
 
 // Subject is what resolution needs to know about a pod.
@@ -46,6 +56,9 @@ type Subject struct {
 	ServiceAccountName string
 	// Images of every container, init container and native sidecar.
 	Images []string
+	// AzureUseLabel: the pod is labelled azure.workload.identity/use=true (read only with
+	// compat annotations on).
+	AzureUseLabel bool
 }
 
 // Resolver answers which identities and registry attachments apply to a pod.
@@ -77,6 +90,9 @@ func (r *Resolver) Resolve(ctx context.Context, s Subject) (*Applied, error) {
 	}
 	if err := r.resolveIdentity(out, associations, saMeta); err != nil {
 		return nil, err
+	}
+	if r.opts.CompatAnnotations && s.AzureUseLabel && out.Identity.Azure == nil && !out.hasIssue(CodeConflictingAssociations) {
+		r.azureFromUseLabel(out)
 	}
 
 	attachments, err := r.reader.RegistryAttachments(ctx)
@@ -146,6 +162,28 @@ func (r *Resolver) resolveIdentity(out *Applied, associations []*v1alpha1.Identi
 	return nil
 }
 
+// azureFromUseLabel gives a pod labelled azure.workload.identity/use=true the Azure token, tenant,
+// authority host and token file without a client id, as the Azure webhook does when the
+// ServiceAccount names none: the workload picks its identity itself (AZURE_CLIENT_ID).
+func (r *Resolver) azureFromUseLabel(out *Applied) {
+	if r.opts.DefaultAzureTenantID == "" {
+		out.addIssue(SeverityError, CodeAzureTenantMissing, fmt.Sprintf(
+			"pod label %s=true asks for the Azure token but no default tenant is configured (--azure-tenant-id): Azure identity not injected", AzureUseLabel))
+		return
+	}
+	if out.Identity.Source == "" {
+		out.Identity.Source = "pod label " + AzureUseLabel
+	}
+	out.Identity.Azure = &Azure{TenantID: r.opts.DefaultAzureTenantID, Cloud: r.defaultAzureCloud()}
+}
+
+func (r *Resolver) defaultAzureCloud() v1alpha1.AzureCloud {
+	if r.opts.DefaultAzureCloud != "" {
+		return r.opts.DefaultAzureCloud
+	}
+	return v1alpha1.AzurePublicCloud
+}
+
 func identityFromAssociation(ia *v1alpha1.IdentityAssociation, defaultTenant string) Identity {
 	id := Identity{Source: "IdentityAssociation " + ia.Name}
 	var expiration int64
@@ -201,14 +239,19 @@ func (r *Resolver) identityFromAnnotations(out *Applied, sa *metav1.ObjectMeta) 
 			return &InvalidError{Field: where(EKSRoleARN), Value: arn,
 				Reason: "must be an IAM role ARN: arn:<partition>:iam::<12-digit account>:role/<name>"}
 		}
-		aws := &AWS{Mode: v1alpha1.AWSModeIRSA, RoleARN: arn, Audience: ann[EKSAudience], STSRegionalEndpoints: true,
-			Region: r.opts.DefaultAWSRegion}
+		aws := &AWS{Mode: v1alpha1.AWSModeIRSA, RoleARN: arn, Audience: ann[EKSAudience], STSRegionalEndpoints: !r.opts.CompatAWSGlobalSTS,
+			Region: r.opts.DefaultAWSRegion, TokenExpirationSeconds: r.opts.CompatAWSTokenExpiration}
+		if aws.Audience == "" {
+			aws.Audience = r.opts.CompatAWSAudience
+		}
 		if v, ok := ann[EKSSTSRegionalEndpoints]; ok {
-			b, err := strconv.ParseBool(strings.TrimSpace(v))
-			if err != nil {
-				return &InvalidError{Field: where(EKSSTSRegionalEndpoints), Value: v, Reason: `must be "true" or "false"`}
+			// As the EKS webhook: a value that is not a boolean is ignored (the default applies).
+			if b, err := strconv.ParseBool(strings.TrimSpace(v)); err == nil {
+				aws.STSRegionalEndpoints = b
+			} else {
+				out.addIssue(SeverityWarning, CodeAnnotationAdjusted, fmt.Sprintf(
+					"%s %q is not true or false: ignored, the default applies (as the EKS webhook does)", where(EKSSTSRegionalEndpoints), v))
 			}
-			aws.STSRegionalEndpoints = b
 		}
 		if v, ok := ann[EKSTokenExpiration]; ok {
 			secs, warning := LenientEKSExpiration(where(EKSTokenExpiration), v)
@@ -223,14 +266,14 @@ func (r *Resolver) identityFromAnnotations(out *Applied, sa *metav1.ObjectMeta) 
 		if !v1alpha1.MatchesGUID(clientID) {
 			return &InvalidError{Field: where(AzureClientID), Value: clientID, Reason: "must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"}
 		}
-		az := &Azure{ClientID: clientID, TenantID: ann[AzureTenantID], Cloud: v1alpha1.AzurePublicCloud}
+		az := &Azure{ClientID: clientID, TenantID: ann[AzureTenantID], Cloud: r.defaultAzureCloud()}
 		if az.TenantID != "" && !v1alpha1.MatchesGUID(az.TenantID) {
 			return &InvalidError{Field: where(AzureTenantID), Value: az.TenantID, Reason: "must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"}
 		}
 		if az.TenantID == "" {
 			az.TenantID = r.opts.DefaultAzureTenantID
 		}
-		if v, ok := ann[AzureTokenExpiration]; ok {
+		if v, ok := ann[AzureTokenExpiration]; ok && v != "" { // empty: absent, as for the Azure webhook
 			secs, err := ParseExpiration(v, v1alpha1.MinAzureTokenExpirationSeconds, v1alpha1.MaxTokenExpirationSeconds)
 			if err != nil {
 				return &InvalidError{Field: where(AzureTokenExpiration), Value: v, Reason: err.Error()}

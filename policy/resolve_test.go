@@ -295,9 +295,16 @@ func TestResolveCompatAnnotations(t *testing.T) {
 			annotations:      map[string]string{policy.EKSRoleARN: "arn:aws:iam::111122223333:user/x"},
 			wantInvalidField: where(policy.EKSRoleARN), wantReason: "must be an IAM role ARN",
 		},
-		"malformed sts-regional-endpoints": {
-			annotations:      map[string]string{policy.EKSRoleARN: roleARN, policy.EKSSTSRegionalEndpoints: "regional"},
-			wantInvalidField: where(policy.EKSSTSRegionalEndpoints), wantReason: `must be "true" or "false"`,
+		"sts-regional-endpoints that is not a boolean is ignored, as the EKS webhook does, with a warning": {
+			annotations: map[string]string{policy.EKSRoleARN: roleARN, policy.EKSSTSRegionalEndpoints: "regional"},
+			want: policy.Identity{Source: "ServiceAccount ns/app annotations",
+				AWS: &policy.AWS{Mode: v1alpha1.AWSModeIRSA, RoleARN: roleARN, STSRegionalEndpoints: true}},
+			wantIssues: []string{policy.CodeAnnotationAdjusted},
+		},
+		"an empty Azure token expiration is absent, as for the Azure webhook": {
+			annotations: map[string]string{policy.AzureClientID: clientID, policy.AzureTenantID: tenantID, policy.AzureTokenExpiration: ""},
+			want: policy.Identity{Source: "ServiceAccount ns/app annotations",
+				Azure: &policy.Azure{ClientID: clientID, TenantID: tenantID, Cloud: v1alpha1.AzurePublicCloud}},
 		},
 		"aws token-expiration below 600 is raised to 600, as the EKS webhook does, with a warning": {
 			annotations: map[string]string{policy.EKSRoleARN: roleARN, policy.EKSTokenExpiration: "599"},

@@ -12,5 +12,6 @@ func SubjectOf(namespace string, pod *corev1.Pod) Subject {
 	for i := range pod.Spec.Containers {
 		images = append(images, pod.Spec.Containers[i].Image)
 	}
-	return Subject{Namespace: namespace, ServiceAccountName: pod.Spec.ServiceAccountName, Images: images}
+	return Subject{Namespace: namespace, ServiceAccountName: pod.Spec.ServiceAccountName, Images: images,
+		AzureUseLabel: pod.Labels[AzureUseLabel] == "true"}
 }

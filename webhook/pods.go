@@ -354,7 +354,13 @@ func (h *PodMutator) admit(ctx context.Context, req *requestFields, resp *respon
 		lookupCtx, cancel = context.WithTimeout(ctx, h.LookupTimeout) // one budget for every lookup of this review
 		defer cancel()
 	}
-	applied, err := h.Resolver.Resolve(lookupCtx, policy.SubjectOf(req.Namespace, pod))
+	subject := policy.SubjectOf(req.Namespace, pod)
+	use, err := req.Object.Label(policy.AzureUseLabel) // the view's pod carries no labels
+	if err != nil {
+		return badPod(resp, h.Metrics, err.Error())
+	}
+	subject.AzureUseLabel = use == "true"
+	applied, err := h.Resolver.Resolve(lookupCtx, subject)
 	if err != nil {
 		var invalid *policy.InvalidError
 		if errors.As(err, &invalid) {

@@ -12,24 +12,18 @@ import (
 
 	"github.com/lanyard-dev/lanyard/internal/manifest"
 	"github.com/lanyard-dev/lanyard/internal/offline"
-	"github.com/lanyard-dev/lanyard/mutate"
-	"github.com/lanyard-dev/lanyard/policy"
 	"github.com/lanyard-dev/lanyard/policy/cluster"
-	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
 )
 
 // offlineFlags are the flags inject and check share.
 type offlineFlags struct {
-	files              []string
-	policies           []string
-	namespace          string
-	compatAnnotations  bool
-	azureTenantID      string
-	awsDefaultRegion   string
-	awsPodIdentityIPv6 bool
-	fromCluster        bool
-	kubeconfig         string
-	kubeContext        string
+	files       []string
+	policies    []string
+	namespace   string
+	identity    identityFlags
+	fromCluster bool
+	kubeconfig  string
+	kubeContext string
 
 	// cluster is the live reader when --from-cluster is set.
 	cluster client.Reader
@@ -40,10 +34,7 @@ func (f *offlineFlags) register(cmd *cobra.Command) {
 	fs.StringSliceVarP(&f.files, "filename", "f", nil, "manifests to process: files, directories (recursive) or - for stdin; repeatable")
 	fs.StringSliceVar(&f.policies, "policy", nil, "policy files or directories (IdentityAssociations, RegistryAttachments, Namespaces, ServiceAccounts); repeatable")
 	fs.StringVarP(&f.namespace, "namespace", "n", "default", "namespace of objects that name none")
-	fs.BoolVar(&f.compatAnnotations, "compat-annotations", true, "honour the EKS and Azure webhooks' ServiceAccount and pod annotations")
-	fs.StringVar(&f.azureTenantID, "azure-tenant-id", "", "tenant of Azure identities that name none")
-	fs.StringVar(&f.awsDefaultRegion, "aws-default-region", "", "region (AWS_REGION, AWS_DEFAULT_REGION) of AWS identities that name none")
-	fs.BoolVar(&f.awsPodIdentityIPv6, "aws-pod-identity-ipv6", false, "use the EKS Pod Identity agent's IPv6 address")
+	f.identity.register(fs)
 	fs.BoolVar(&f.fromCluster, "from-cluster", false, "also read policy, Namespaces and ServiceAccounts from the cluster (kubeconfig credentials)")
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for --from-cluster (default $KUBECONFIG, ~/.kube/config)")
 	fs.StringVar(&f.kubeContext, "context", "", "kubeconfig context for --from-cluster")
@@ -57,11 +48,9 @@ func (f *offlineFlags) run(ctx context.Context, cmd *cobra.Command) (*manifest.P
 	if msgs := validation.IsDNS1123Label(f.namespace); len(msgs) > 0 {
 		return nil, nil, nil, usageError(fmt.Errorf("--namespace %q: %v", f.namespace, msgs))
 	}
-	if f.awsDefaultRegion != "" && !v1alpha1.MatchesAWSRegion(f.awsDefaultRegion) {
-		return nil, nil, nil, usageError(fmt.Errorf("--aws-default-region %q: must be an AWS region name such as us-west-2", f.awsDefaultRegion))
-	}
-	if f.azureTenantID != "" && !v1alpha1.MatchesGUID(f.azureTenantID) {
-		return nil, nil, nil, usageError(fmt.Errorf("--azure-tenant-id %q: must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", f.azureTenantID))
+	policyOptions, mutateOptions, err := f.identity.options()
+	if err != nil {
+		return nil, nil, nil, usageError(err)
 	}
 	pol := manifest.NewPolicy()
 	if f.fromCluster {
@@ -93,11 +82,10 @@ func (f *offlineFlags) run(ctx context.Context, cmd *cobra.Command) (*manifest.P
 		return nil, nil, nil, usageError(err)
 	}
 	engine := &offline.Engine{
-		Policy: pol,
-		Reader: pol,
-		PolicyOptions: policy.Options{CompatAnnotations: f.compatAnnotations, DefaultAzureTenantID: f.azureTenantID,
-			DefaultAWSRegion: f.awsDefaultRegion},
-		MutateOptions:    mutate.Options{AWSPodIdentityIPv6: f.awsPodIdentityIPv6, IgnoreCompatAnnotations: !f.compatAnnotations},
+		Policy:           pol,
+		Reader:           pol,
+		PolicyOptions:    policyOptions,
+		MutateOptions:    mutateOptions,
 		DefaultNamespace: f.namespace,
 	}
 	outputs, workloads, err := engine.Process(ctx, docs)

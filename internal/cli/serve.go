@@ -21,55 +21,49 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/lanyard-dev/lanyard/certs"
-	"github.com/lanyard-dev/lanyard/mutate"
-	"github.com/lanyard-dev/lanyard/policy"
 	"github.com/lanyard-dev/lanyard/policy/cluster"
-	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
 	"github.com/lanyard-dev/lanyard/webhook"
 )
 
 type serveFlags struct {
-	kubeconfig         string
-	host               string
-	port               int
-	certMode           string
-	certDir            string
-	certName, keyName  string
-	certSecretName     string
-	serviceName        string
-	certExtraNames     []string
-	bundleSelector     string
-	caLifetime         time.Duration
-	certLifetime       time.Duration
-	caPropagation      time.Duration
-	tlsMinVersion      string
-	enableHTTP2        bool
-	clientCAFile       string
-	clientNames        []string
-	requestTimeout     time.Duration
-	idleTimeout        time.Duration
-	maxConnections     int
-	maxInflight        int
-	maxInflightBytes   int64
-	maxPatchBytes      int
-	metricsAddr        string
-	healthAddr         string
-	pprofAddr          string
-	leaderElect        bool
-	leaderElectionNS   string
-	namespace          string
-	compatAnnotations  bool
-	azureTenantID      string
-	awsDefaultRegion   string
-	awsPodIdentityIPv6 bool
-	maxRequestBytes    int64
-	shutdownDelay      time.Duration
-	liveQPS            float64
-	liveBurst          int
-	liveTimeout        time.Duration
-	recentWindow       time.Duration
-	logLevel           string
-	logFormat          string
+	kubeconfig        string
+	host              string
+	port              int
+	certMode          string
+	certDir           string
+	certName, keyName string
+	certSecretName    string
+	serviceName       string
+	certExtraNames    []string
+	bundleSelector    string
+	caLifetime        time.Duration
+	certLifetime      time.Duration
+	caPropagation     time.Duration
+	tlsMinVersion     string
+	enableHTTP2       bool
+	clientCAFile      string
+	clientNames       []string
+	requestTimeout    time.Duration
+	idleTimeout       time.Duration
+	maxConnections    int
+	maxInflight       int
+	maxInflightBytes  int64
+	maxPatchBytes     int
+	metricsAddr       string
+	healthAddr        string
+	pprofAddr         string
+	leaderElect       bool
+	leaderElectionNS  string
+	namespace         string
+	identity          identityFlags
+	maxRequestBytes   int64
+	shutdownDelay     time.Duration
+	liveQPS           float64
+	liveBurst         int
+	liveTimeout       time.Duration
+	recentWindow      time.Duration
+	logLevel          string
+	logFormat         string
 }
 
 func newServeCommand() *cobra.Command {
@@ -130,10 +124,7 @@ files change). See docs/certificates.md.`,
 	fs.BoolVar(&f.leaderElect, "leader-elect", true, "elect a leader for the status reconciler (the webhook runs on every replica)")
 	fs.StringVar(&f.leaderElectionNS, "leader-election-namespace", "", "namespace of the leader election lease (default: --namespace)")
 	fs.StringVar(&f.namespace, "namespace", envOr("POD_NAMESPACE", "lanyard-system"), "lanyard's own namespace, never mutated")
-	fs.BoolVar(&f.compatAnnotations, "compat-annotations", true, "honour the EKS and Azure webhooks' ServiceAccount and pod annotations")
-	fs.StringVar(&f.azureTenantID, "azure-tenant-id", "", "tenant of Azure identities that name none")
-	fs.StringVar(&f.awsDefaultRegion, "aws-default-region", "", "region (AWS_REGION, AWS_DEFAULT_REGION) of AWS identities that name none, as the EKS webhook's flag")
-	fs.BoolVar(&f.awsPodIdentityIPv6, "aws-pod-identity-ipv6", false, "use the EKS Pod Identity agent's IPv6 address")
+	f.identity.register(fs)
 	fs.Int64Var(&f.maxRequestBytes, "max-request-bytes", webhook.DefaultMaxRequestBytes, "largest AdmissionReview accepted")
 	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 5*time.Second, "keep serving this long after SIGTERM while readiness fails")
 	fs.Float64Var(&f.liveQPS, "live-lookup-qps", 20, "rate of live API reads on cache misses")
@@ -200,11 +191,9 @@ func (f *serveFlags) config() (webhook.Config, *rest.Config, error) {
 	if f.port <= 0 || f.port > 65535 {
 		return cfg, nil, fmt.Errorf("--port %d: must be 1-65535", f.port)
 	}
-	if f.awsDefaultRegion != "" && !v1alpha1.MatchesAWSRegion(f.awsDefaultRegion) {
-		return cfg, nil, fmt.Errorf("--aws-default-region %q: must be an AWS region name such as us-west-2", f.awsDefaultRegion)
-	}
-	if f.azureTenantID != "" && !v1alpha1.MatchesGUID(f.azureTenantID) {
-		return cfg, nil, fmt.Errorf("--azure-tenant-id %q: must be a GUID", f.azureTenantID)
+	policyOptions, mutateOptions, err := f.identity.options()
+	if err != nil {
+		return cfg, nil, err
 	}
 	if f.maxRequestBytes < 64<<10 {
 		return cfg, nil, fmt.Errorf("--max-request-bytes %d: must be at least 65536", f.maxRequestBytes)
@@ -280,10 +269,9 @@ func (f *serveFlags) config() (webhook.Config, *rest.Config, error) {
 		MaxInflightReviews: f.maxInflight, MaxInflightBytes: f.maxInflightBytes, MaxPatchBytes: f.maxPatchBytes,
 		MetricsBindAddress: f.metricsAddr, HealthProbeBindAddress: f.healthAddr, PprofBindAddress: f.pprofAddr,
 		LeaderElection: f.leaderElect, LeaderElectionNamespace: leNS, LeaderElectionID: "lanyard-status.lanyard.dev",
-		Namespace: f.namespace,
-		Policy: policy.Options{CompatAnnotations: f.compatAnnotations, DefaultAzureTenantID: f.azureTenantID,
-			DefaultAWSRegion: f.awsDefaultRegion},
-		Mutate:          mutate.Options{AWSPodIdentityIPv6: f.awsPodIdentityIPv6, IgnoreCompatAnnotations: !f.compatAnnotations},
+		Namespace:       f.namespace,
+		Policy:          policyOptions,
+		Mutate:          mutateOptions,
 		MaxRequestBytes: f.maxRequestBytes,
 		Live:            cluster.Options{LiveQPS: f.liveQPS, LiveBurst: f.liveBurst, LiveTimeout: f.liveTimeout, RecentWindow: f.recentWindow},
 		ShutdownDelay:   f.shutdownDelay,

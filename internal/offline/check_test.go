@@ -148,7 +148,7 @@ func TestCheckFindings(t *testing.T) {
 			want: []offline.Finding{{
 				Severity: policy.SeverityWarning, Code: offline.CodeMutationWarning,
 				Object: "Deployment apps/web", Source: "in.yaml document 1 (Deployment web)",
-				Message: `container "main" already sets AWS_CONTAINER_CREDENTIALS_FULL_URI: left as is (aws identity may not work as expected)`,
+				Message: `container "main" already sets AWS_CONTAINER_CREDENTIALS_FULL_URI: lanyard adds none of AWS_CONTAINER_CREDENTIALS_FULL_URI, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, which only work together (aws identity may not work as expected)`,
 			}},
 		},
 		"skipped workloads have no findings": {
