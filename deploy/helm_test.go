@@ -356,7 +356,7 @@ func valueSets() map[string]map[string]any {
 			"namespaceSelector": map[string]any{"matchLabels": nil, "matchExpressions": []any{map[string]any{"key": "team", "operator": "Exists"}}},
 			"selfSigned":        map[string]any{"caLifetime": "17520h", "certLifetime": "720h"},
 			"compatAnnotations": false,
-			"azure":             map[string]any{"defaultTenantID": "00000000-0000-0000-0000-000000000001"},
+			"azure":             map[string]any{"defaultTenantID": "00000000-0000-0000-0000-000000000001", "cloud": "AzureChinaCloud"},
 			"aws":               map[string]any{"defaultRegion": "eu-west-1", "podIdentityIPv6": true},
 			"logLevel":          "debug",
 			"commonLabels":      map[string]any{"team": "platform"},
@@ -699,6 +699,7 @@ func TestChart_ValuesBecomeServeFlags(t *testing.T) {
 		"self-signed-cert-lifetime": {"720h"},
 		"compat-annotations":        {"false"},
 		"azure-tenant-id":           {"00000000-0000-0000-0000-000000000001"},
+		"azure-cloud":               {"AzureChinaCloud"},
 		"aws-default-region":        {"eu-west-1"},
 		"log-level":                 {"debug"},
 	} {
