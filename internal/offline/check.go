@@ -11,6 +11,7 @@ import (
 	"github.com/lanyard-dev/lanyard/internal/manifest"
 	"github.com/lanyard-dev/lanyard/policy"
 	"github.com/lanyard-dev/lanyard/policy/cluster"
+	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
 )
 
 // Finding codes of lanyard check, beyond the policy.Code* of resolution.
@@ -20,6 +21,7 @@ const (
 	CodeAssumedNamespace       = "AssumedNamespace"
 	CodeManualCloudCredentials = "ManualCloudCredentials"
 	CodeServiceAccountMissing  = "ServiceAccountNotFound"
+	CodeMissingRegion          = "MissingRegion"
 )
 
 // Finding is one result of lanyard check.
@@ -88,6 +90,15 @@ func Check(p *manifest.Policy, workloads []*Workload) []Finding {
 				add(f)
 			}
 		}
+		if w.Applied != nil && w.Pod != nil {
+			if c := irsaWithoutRegion(w.Applied, w.Pod); c != "" {
+				f := base
+				f.Severity, f.Code = policy.SeverityWarning, CodeMissingRegion
+				f.Message = fmt.Sprintf("container %q gets the IRSA identity of %s but no AWS_REGION: the AWS SDK for Go v2 (and others) fail with \"Missing Region\" before calling STS; set region: in the IdentityAssociation or --aws-default-region",
+					c, w.Applied.Identity.Source)
+				add(f)
+			}
+		}
 		if w.Applied != nil && w.Applied.Identity.Empty() && w.Pod != nil {
 			if c, name := manualCredentials(w.Pod); c != "" {
 				f := base
@@ -125,6 +136,32 @@ func Check(p *manifest.Policy, workloads []*Workload) []Finding {
 		add(f)
 	}
 	return out
+}
+
+// irsaWithoutRegion names the first container that gets an IRSA identity and ends up with no
+// AWS_REGION or AWS_DEFAULT_REGION at all (pod is the mutated template).
+func irsaWithoutRegion(applied *policy.Applied, pod *corev1.Pod) string {
+	aws := applied.Identity.AWS
+	if aws == nil || aws.Mode != v1alpha1.AWSModeIRSA || aws.Region != "" {
+		return ""
+	}
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range list {
+			hasRole, hasRegion := false, false
+			for _, e := range c.Env {
+				switch e.Name {
+				case "AWS_ROLE_ARN":
+					hasRole = true
+				case "AWS_REGION", "AWS_DEFAULT_REGION":
+					hasRegion = true
+				}
+			}
+			if hasRole && !hasRegion {
+				return c.Name
+			}
+		}
+	}
+	return ""
 }
 
 func manualCredentials(pod *corev1.Pod) (container, variable string) {
