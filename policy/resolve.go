@@ -92,7 +92,9 @@ func (r *Resolver) Resolve(ctx context.Context, s Subject) (*Applied, error) {
 		return nil, err
 	}
 	if r.opts.CompatAnnotations && s.AzureUseLabel && out.Identity.Azure == nil && !out.hasIssue(CodeConflictingAssociations) {
-		r.azureFromUseLabel(out)
+		if err := r.azureFromUseLabel(out, saMeta); err != nil {
+			return nil, err
+		}
 	}
 
 	attachments, err := r.reader.RegistryAttachments(ctx)
@@ -164,17 +166,39 @@ func (r *Resolver) resolveIdentity(out *Applied, associations []*v1alpha1.Identi
 
 // azureFromUseLabel gives a pod labelled azure.workload.identity/use=true the Azure token, tenant,
 // authority host and token file without a client id, as the Azure webhook does when the
-// ServiceAccount names none: the workload picks its identity itself (AZURE_CLIENT_ID).
-func (r *Resolver) azureFromUseLabel(out *Applied) {
-	if r.opts.DefaultAzureTenantID == "" {
+// ServiceAccount names none: the workload picks its identity itself (AZURE_CLIENT_ID). The
+// ServiceAccount's tenant-id and token lifetime annotations apply as they do with a client id.
+func (r *Resolver) azureFromUseLabel(out *Applied, sa *metav1.ObjectMeta) error {
+	az := &Azure{TenantID: r.opts.DefaultAzureTenantID, Cloud: r.defaultAzureCloud()}
+	if sa != nil {
+		where := func(key string) string {
+			return fmt.Sprintf("ServiceAccount %s/%s annotation %s", out.Namespace, out.ServiceAccountName, key)
+		}
+		if t := sa.Annotations[AzureTenantID]; t != "" {
+			if !v1alpha1.MatchesGUID(t) {
+				return &InvalidError{Field: where(AzureTenantID), Value: t, Reason: "must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"}
+			}
+			az.TenantID = t
+		}
+		if v := sa.Annotations[AzureTokenExpiration]; v != "" {
+			secs, err := ParseExpiration(v, v1alpha1.MinAzureTokenExpirationSeconds, v1alpha1.MaxTokenExpirationSeconds)
+			if err != nil {
+				return &InvalidError{Field: where(AzureTokenExpiration), Value: v, Reason: err.Error()}
+			}
+			az.TokenExpirationSeconds = secs
+		}
+	}
+	if az.TenantID == "" {
 		out.addIssue(SeverityError, CodeAzureTenantMissing, fmt.Sprintf(
-			"pod label %s=true asks for the Azure token but no default tenant is configured (--azure-tenant-id): Azure identity not injected", AzureUseLabel))
-		return
+			"pod label %s=true asks for the Azure token but neither the ServiceAccount (%s) nor --azure-tenant-id names a tenant: Azure identity not injected",
+			AzureUseLabel, AzureTenantID))
+		return nil
 	}
 	if out.Identity.Source == "" {
 		out.Identity.Source = "pod label " + AzureUseLabel
 	}
-	out.Identity.Azure = &Azure{TenantID: r.opts.DefaultAzureTenantID, Cloud: r.defaultAzureCloud()}
+	out.Identity.Azure = az
+	return nil
 }
 
 func (r *Resolver) defaultAzureCloud() v1alpha1.AzureCloud {
