@@ -28,7 +28,7 @@ func (e *httpError) Error() string { return e.msg }
 // client decodes a Status from a failed call and shows its message to whoever created the pod;
 // with a plain-text body it would only say "the server responded with the status code 413 but did
 // not return more information".
-func writeStatus(w http.ResponseWriter, e *httpError) {
+func writeStatus(w http.ResponseWriter, e *httpError) error {
 	body := make([]byte, 0, 128+len(e.msg))
 	body = append(body, `{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",`...)
 	body = jsonw.StringField(body, true, "message", "lanyard: "+e.msg)
@@ -38,7 +38,8 @@ func writeStatus(w http.ResponseWriter, e *httpError) {
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(e.status)
-	_, _ = w.Write(body)
+	_, err := w.Write(body)
+	return err
 }
 
 func statusReason(code int) metav1.StatusReason {

@@ -36,6 +36,8 @@ const (
 	DefaultMaxConnections = 512
 	// maxHeaderBytes: admission requests carry a handful of short headers.
 	maxHeaderBytes = 64 << 10
+	// writeSlack is how long past the request timeout an answer may still take to write.
+	writeSlack = time.Second
 	// http2MaxStreams bounds concurrent streams per connection when HTTP/2 is on.
 	http2MaxStreams = 64
 )
@@ -194,10 +196,13 @@ func (s *Server) Start(ctx context.Context) error {
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ReadHeaderTimeout: s.opts.RequestTimeout,
 		ReadTimeout:       s.opts.RequestTimeout,
-		WriteTimeout:      s.opts.RequestTimeout,
-		IdleTimeout:       s.opts.IdleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ConnState:         s.connState,
+		// The handler's own deadline ends before the request timeout (requestBudget), so that an
+		// answer refusing a review that ran out of time is still written whole: a write cut by
+		// its deadline leaves a broken TLS record the client sees only as "bad record MAC".
+		WriteTimeout:   s.opts.RequestTimeout + writeSlack,
+		IdleTimeout:    s.opts.IdleTimeout,
+		MaxHeaderBytes: maxHeaderBytes,
+		ConnState:      s.connState,
 		// TLS handshake failures and cut-off clients are routine under scanning or attack:
 		// logged at debug level, not to stderr.
 		ErrorLog: log.New(logWriter{s.opts.Log.V(1)}, "", 0),

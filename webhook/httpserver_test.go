@@ -292,7 +292,7 @@ func TestLimitsRefuseWhenFull(t *testing.T) {
 	req.Header.Set("Content-Type", "application/json")
 	res := do(t, client, req)
 	assert.Equal(t, http.StatusServiceUnavailable, res.status)
-	assert.Contains(t, string(res.body), "lanyard is at its limit of reviews in flight")
+	assert.Contains(t, string(res.body), "lanyard is at its limit of reviews or review bytes in flight")
 	assert.Equal(t, 1.0, testutil.ToFloat64(m.Metrics.errors[reasonOverloaded]))
 	assert.Equal(t, 1.0, testutil.ToFloat64(m.Metrics.inflightG))
 
@@ -331,7 +331,7 @@ func TestStalledBodiesHoldNoSlotsOrBudget(t *testing.T) {
 // A body sent in pieces of any size is read whole (the buffer grows as it arrives).
 func TestLargeChunkedBodyIsReadWhole(t *testing.T) {
 	m, _ := newMutator(testPolicy())
-	m.Limits = NewLimits(4, 8<<20, m.Metrics)
+	m.Limits = NewLimits(4, 64<<20, m.Metrics)
 	srv, client := newServer(t, m)
 	var review map[string]any
 	require.NoError(t, json.Unmarshal(readFixture(t, "aws-irsa.json"), &review))
@@ -367,4 +367,40 @@ func TestPatchBeyondTheBoundIsDenied(t *testing.T) {
 	assert.Equal(t, int32(http.StatusRequestEntityTooLarge), resp.Response.Result.Code)
 	assert.Contains(t, resp.Response.Result.Message, "patch of more than 600 bytes (--max-patch-bytes)")
 	assert.Equal(t, 0.0, testutil.ToFloat64(m.Metrics.injections["aws"]), "a refused pod is not counted as injected")
+}
+
+// What a review will take to work on is reserved before it is decoded: a review whose estimate
+// exceeds the whole budget is refused at once (413, no pod etcd can store is that wide), and one
+// that does not fit beside the others waits or gets 503 — memory stays within the budget.
+func TestWorkingMemoryIsReservedBeforeDecoding(t *testing.T) {
+	var review map[string]any
+	require.NoError(t, json.Unmarshal(readFixture(t, "aws-irsa.json"), &review))
+	var containers []any
+	for i := range 3000 {
+		containers = append(containers, map[string]any{"name": fmt.Sprintf("c%d", i), "image": "registry.example.com/app:1"})
+	}
+	podSpec(review)["containers"] = containers
+	body, err := json.Marshal(review)
+	require.NoError(t, err)
+	estimate := workingBytes(body)
+	require.Greater(t, estimate, int64(len(body))*10, "many small objects cost many times their bytes")
+
+	m, _ := newMutator(testPolicy())
+	m.Limits = NewLimits(8, estimate-1, m.Metrics)
+	srv, client := newServer(t, m)
+	res := post(t, srv, client, bytes.NewReader(body), "application/json")
+	assert.Equal(t, http.StatusRequestEntityTooLarge, res.status)
+	assert.Contains(t, string(res.body), "working on this review would take an estimated")
+
+	m.Limits = NewLimits(8, estimate+estimate/2, m.Metrics)
+	hold := m.Limits.reserve()
+	require.NoError(t, hold.addBytes(t.Context(), estimate)) // another review's working memory
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+MutatePodPath+"?timeout=300ms", bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	res = do(t, client, req)
+	assert.Equal(t, http.StatusServiceUnavailable, res.status, "it does not fit beside the other")
+	hold.release()
+	res = post(t, srv, client, bytes.NewReader(body), "application/json")
+	assert.Equal(t, http.StatusOK, res.status, "%s", res.body)
 }

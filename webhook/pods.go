@@ -117,7 +117,7 @@ func (h *PodMutator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if p := recover(); p != nil {
 			h.Metrics.error(reasonPanic)
 			h.Log.Error(fmt.Errorf("%v", p), "panic while handling admission review")
-			writeStatus(w, &httpError{http.StatusInternalServerError, reasonPanic, "internal error while handling the admission review"})
+			_ = writeStatus(w, &httpError{http.StatusInternalServerError, reasonPanic, "internal error while handling the admission review"})
 			result = resultError
 		}
 		h.Metrics.observe(result, time.Since(start).Seconds())
@@ -148,7 +148,9 @@ func (h *PodMutator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if herr.status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", http.MethodPost)
 	}
-	writeStatus(w, herr)
+	if err := writeStatus(w, herr); err != nil {
+		h.Metrics.error(reasonWrite)
+	}
 }
 
 // serve checks the request, reads its body within the byte budget, waits for a review slot,
@@ -168,6 +170,17 @@ func (h *PodMutator) serve(w http.ResponseWriter, r *http.Request, res *reservat
 	if herr != nil {
 		return nil, resultError, herr
 	}
+	// Reserve what working on it will take before decoding it: for a pod of many small
+	// containers that is many times its body.
+	working := workingBytes(body)
+	if h.Limits != nil && working > h.Limits.maxBytes {
+		return nil, resultError, &httpError{http.StatusRequestEntityTooLarge, reasonTooLarge, fmt.Sprintf(
+			"working on this review would take an estimated %d bytes, more than --max-inflight-review-bytes (%d); no pod that etcd can store is this large",
+			working, h.Limits.maxBytes)}
+	}
+	if err := res.addBytes(ctx, working-res.bytes); err != nil {
+		return nil, resultError, overloaded(err)
+	}
 	if err := res.takeSlot(ctx); err != nil {
 		return nil, resultError, overloaded(err)
 	}
@@ -175,7 +188,9 @@ func (h *PodMutator) serve(w http.ResponseWriter, r *http.Request, res *reservat
 	if herr != nil {
 		return nil, result, herr
 	}
-	if err := res.addBytes(ctx, int64(len(out))); err != nil {
+	// The answer outlives the review's working memory (garbage once it is built): what was
+	// reserved for that work covers it, and only an answer larger still reserves more.
+	if err := res.addBytes(ctx, int64(len(body)+len(out))-res.bytes); err != nil {
 		return nil, resultError, overloaded(err)
 	}
 	return out, result, nil

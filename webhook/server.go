@@ -368,7 +368,7 @@ func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		(*h).ServeHTTP(w, r)
 		return
 	}
-	writeStatus(w, &httpError{http.StatusServiceUnavailable, reasonInternal, "not ready: lanyard has not reached the API server yet"})
+	_ = writeStatus(w, &httpError{http.StatusServiceUnavailable, reasonInternal, "not ready: lanyard has not reached the API server yet"})
 }
 
 // RBAC of lanyard serve, generated into deploy/base/rbac by controller-gen. Nothing on Secrets:
