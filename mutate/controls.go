@@ -36,7 +36,7 @@ type controls struct {
 // " b"), and a list that does not parse skips nothing. The Azure webhook refuses pods whose token
 // lifetime is unparseable or out of [3600, 86400], and so does lanyard. With ignoreCompat they
 // mean nothing at all.
-func parseControls(pod *corev1.Pod, ignoreCompat bool) (controls, error) {
+func parseControls(pod *corev1.Pod, ignoreCompat bool, eks policy.EKSKeys) (controls, error) {
 	var c controls
 	ann := pod.Annotations
 	if len(ann) == 0 {
@@ -53,9 +53,9 @@ func parseControls(pod *corev1.Pod, ignoreCompat bool) (controls, error) {
 			return c, err
 		}
 	}
-	if v, ok := ann[policy.EKSSkipContainers]; ok && !ignoreCompat {
+	if v, ok := ann[eks.SkipContainers]; ok && !ignoreCompat {
 		var warning string
-		c.skipAWS, warning = eksContainerList(v)
+		c.skipAWS, warning = eksContainerList(eks.SkipContainers, v)
 		if warning != "" {
 			c.warnings = append(c.warnings, warning)
 		}
@@ -69,9 +69,9 @@ func parseControls(pod *corev1.Pod, ignoreCompat bool) (controls, error) {
 			return c, err
 		}
 	}
-	if v, ok := ann[policy.EKSTokenExpiration]; ok && !ignoreCompat {
+	if v, ok := ann[eks.TokenExpiration]; ok && !ignoreCompat {
 		var warning string
-		c.awsExpiration, warning = policy.LenientEKSExpiration("pod annotation "+policy.EKSTokenExpiration, v)
+		c.awsExpiration, warning = policy.LenientEKSExpiration("pod annotation "+eks.TokenExpiration, v)
 		if warning != "" {
 			c.warnings = append(c.warnings, warning)
 		}
@@ -116,11 +116,11 @@ func parseContainerList(key, value, sep string) (map[string]bool, error) {
 
 // eksContainerList reads eks.amazonaws.com/skip-containers as the EKS webhook does: the first CSV
 // record, nothing trimmed; a value that does not parse skips nothing (with a warning here).
-func eksContainerList(value string) (map[string]bool, string) {
+func eksContainerList(key, value string) (map[string]bool, string) {
 	record, err := csv.NewReader(strings.NewReader(value)).Read()
 	if err != nil {
 		return nil, fmt.Sprintf("pod annotation %s %q is not a comma-separated list (%v): no container is skipped (as the EKS webhook does)",
-			policy.EKSSkipContainers, value, err)
+			key, value, err)
 	}
 	set := make(map[string]bool, len(record))
 	for _, name := range record {

@@ -38,6 +38,8 @@ var goldenOptions = map[string]struct {
 	"compat-azure-china-cloud":        {policy: policy.Options{CompatAnnotations: true, DefaultAzureCloud: v1alpha1.AzureChinaCloud}},
 	"compat-irsa-anchor-flags": {policy: policy.Options{CompatAnnotations: true, CompatAWSAudience: "sts.example.com",
 		CompatAWSTokenExpiration: 3600, CompatAWSGlobalSTS: true}},
+	"compat-eks-annotation-prefix": {policy: policy.Options{CompatAnnotations: true, EKSAnnotationPrefix: "iam.example.com"},
+		mutate: mutate.Options{EKSAnnotationPrefix: "iam.example.com"}},
 	"compat-irsa-default-region": {policy: policy.Options{CompatAnnotations: true, DefaultAWSRegion: "eu-north-1"}},
 
 	// The anchors' own cases (testdata/anchor-*.yaml) run with the anchors' cluster-wide settings.

@@ -17,6 +17,9 @@ type Options struct {
 	// IgnoreCompatAnnotations: the EKS and Azure webhooks' pod annotations mean nothing
 	// (--compat-annotations=false).
 	IgnoreCompatAnnotations bool
+	// EKSAnnotationPrefix replaces eks.amazonaws.com in the EKS webhook's pod annotation keys
+	// (its --annotation-prefix); empty means eks.amazonaws.com.
+	EKSAnnotationPrefix string
 }
 
 // MaxWarnings bounds Changes.Warnings. Warnings are per container (an env var it already sets, a
@@ -28,7 +31,7 @@ const MaxWarnings = 20
 // Compute returns the changes that give pod what applied grants. The pod is only read. An error is
 // an *policy.InvalidError naming the pod annotation at fault: the pod must be denied.
 func Compute(pod *corev1.Pod, applied *policy.Applied, opts Options) (*Changes, error) {
-	ctl, err := parseControls(pod, opts.IgnoreCompatAnnotations)
+	ctl, err := parseControls(pod, opts.IgnoreCompatAnnotations, policy.EKSKeysFor(opts.EKSAnnotationPrefix))
 	if err != nil {
 		return nil, err
 	}

@@ -20,7 +20,38 @@ const (
 	AnnotationGCPCredentialConfig = "lanyard.dev/gcp-credential-config"
 )
 
-// Annotations of the single-cloud webhooks, honoured for drop-in compatibility.
+// DefaultEKSAnnotationPrefix is the EKS webhook's default --annotation-prefix.
+const DefaultEKSAnnotationPrefix = "eks.amazonaws.com"
+
+// EKSKeys are the EKS webhook's annotation keys under one prefix (its --annotation-prefix).
+type EKSKeys struct {
+	RoleARN, Audience, STSRegionalEndpoints, TokenExpiration, SkipContainers string
+}
+
+// defaultEKSKeys are built once: the mutation asks for them on every admission.
+var defaultEKSKeys = eksKeys(DefaultEKSAnnotationPrefix)
+
+// EKSKeysFor returns the keys under prefix; empty means DefaultEKSAnnotationPrefix.
+func EKSKeysFor(prefix string) EKSKeys {
+	if prefix == "" || prefix == DefaultEKSAnnotationPrefix {
+		return defaultEKSKeys
+	}
+	return eksKeys(prefix)
+}
+
+func eksKeys(prefix string) EKSKeys {
+	return EKSKeys{RoleARN: prefix + "/role-arn", Audience: prefix + "/audience",
+		STSRegionalEndpoints: prefix + "/sts-regional-endpoints", TokenExpiration: prefix + "/token-expiration",
+		SkipContainers: prefix + "/skip-containers"}
+}
+
+// ServiceAccountKeys are the ServiceAccount annotations resolution reads.
+func (k EKSKeys) ServiceAccountKeys() []string {
+	return []string{k.RoleARN, k.Audience, k.STSRegionalEndpoints, k.TokenExpiration}
+}
+
+// Annotations of the single-cloud webhooks (with the EKS webhook's default prefix), honoured for
+// drop-in compatibility.
 const (
 	// On ServiceAccounts (amazon-eks-pod-identity-webhook).
 	EKSRoleARN              = "eks.amazonaws.com/role-arn"

@@ -47,6 +47,9 @@ type Options struct {
 	CompatAWSAudience        string
 	CompatAWSTokenExpiration int64
 	CompatAWSGlobalSTS       bool
+	// EKSAnnotationPrefix replaces eks.amazonaws.com in the EKS webhook's annotation keys (its
+	// --annotation-prefix); empty means eks.amazonaws.com.
+	EKSAnnotationPrefix string
 }
 
 // Subject is what resolution needs to know about a pod.
@@ -65,11 +68,12 @@ type Subject struct {
 type Resolver struct {
 	reader Reader
 	opts   Options
+	eks    EKSKeys
 }
 
 // NewResolver returns a Resolver reading from reader.
 func NewResolver(reader Reader, opts Options) *Resolver {
-	return &Resolver{reader: reader, opts: opts}
+	return &Resolver{reader: reader, opts: opts, eks: EKSKeysFor(opts.EKSAnnotationPrefix)}
 }
 
 // Resolve returns what applies to the subject. An error is either a lookup that could not complete
@@ -120,7 +124,7 @@ func (r *Resolver) Resolve(ctx context.Context, s Subject) (*Applied, error) {
 }
 
 func (r *Resolver) resolveIdentity(out *Applied, associations []*v1alpha1.IdentityAssociation, sa *metav1.ObjectMeta) error {
-	hasCompat := sa != nil && (sa.Annotations[EKSRoleARN] != "" || sa.Annotations[AzureClientID] != "")
+	hasCompat := sa != nil && (sa.Annotations[r.eks.RoleARN] != "" || sa.Annotations[AzureClientID] != "")
 	switch len(associations) {
 	case 0:
 		if hasCompat {
@@ -135,7 +139,7 @@ func (r *Resolver) resolveIdentity(out *Applied, associations []*v1alpha1.Identi
 		}
 		if hasCompat {
 			var present []string
-			for _, key := range []string{EKSRoleARN, AzureClientID} {
+			for _, key := range []string{r.eks.RoleARN, AzureClientID} {
 				if sa.Annotations[key] != "" {
 					present = append(present, key)
 				}
@@ -258,27 +262,27 @@ func (r *Resolver) identityFromAnnotations(out *Applied, sa *metav1.ObjectMeta) 
 	where := func(key string) string {
 		return fmt.Sprintf("ServiceAccount %s/%s annotation %s", out.Namespace, out.ServiceAccountName, key)
 	}
-	if arn := ann[EKSRoleARN]; arn != "" {
+	if arn := ann[r.eks.RoleARN]; arn != "" {
 		if !v1alpha1.MatchesRoleARN(arn) {
-			return &InvalidError{Field: where(EKSRoleARN), Value: arn,
+			return &InvalidError{Field: where(r.eks.RoleARN), Value: arn,
 				Reason: "must be an IAM role ARN: arn:<partition>:iam::<12-digit account>:role/<name>"}
 		}
-		aws := &AWS{Mode: v1alpha1.AWSModeIRSA, RoleARN: arn, Audience: ann[EKSAudience], STSRegionalEndpoints: !r.opts.CompatAWSGlobalSTS,
+		aws := &AWS{Mode: v1alpha1.AWSModeIRSA, RoleARN: arn, Audience: ann[r.eks.Audience], STSRegionalEndpoints: !r.opts.CompatAWSGlobalSTS,
 			Region: r.opts.DefaultAWSRegion, TokenExpirationSeconds: r.opts.CompatAWSTokenExpiration}
 		if aws.Audience == "" {
 			aws.Audience = r.opts.CompatAWSAudience
 		}
-		if v, ok := ann[EKSSTSRegionalEndpoints]; ok {
+		if v, ok := ann[r.eks.STSRegionalEndpoints]; ok {
 			// As the EKS webhook: a value that is not a boolean is ignored (the default applies).
 			if b, err := strconv.ParseBool(strings.TrimSpace(v)); err == nil {
 				aws.STSRegionalEndpoints = b
 			} else {
 				out.addIssue(SeverityWarning, CodeAnnotationAdjusted, fmt.Sprintf(
-					"%s %q is not true or false: ignored, the default applies (as the EKS webhook does)", where(EKSSTSRegionalEndpoints), v))
+					"%s %q is not true or false: ignored, the default applies (as the EKS webhook does)", where(r.eks.STSRegionalEndpoints), v))
 			}
 		}
-		if v, ok := ann[EKSTokenExpiration]; ok {
-			secs, warning := LenientEKSExpiration(where(EKSTokenExpiration), v)
+		if v, ok := ann[r.eks.TokenExpiration]; ok {
+			secs, warning := LenientEKSExpiration(where(r.eks.TokenExpiration), v)
 			if warning != "" {
 				out.addIssue(SeverityWarning, CodeAnnotationAdjusted, warning)
 			}

@@ -149,7 +149,7 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 			return cluster.KnownRESTMapper(dynamic), nil
 		},
 		Logger:                  log,
-		Cache:                   cluster.CacheOptions(),
+		Cache:                   cluster.CacheOptions(cfg.Live),
 		Metrics:                 metricsserver.Options{BindAddress: cfg.MetricsBindAddress},
 		HealthProbeBindAddress:  cfg.HealthProbeBindAddress,
 		PprofBindAddress:        cfg.PprofBindAddress,

@@ -105,6 +105,7 @@ func TestMutateGoldensAgreeWithCLI(t *testing.T) {
 		"compat-disabled":                 {"--compat-annotations=false"},
 		"compat-disabled-pod-annotations": {"--compat-annotations=false"},
 		"compat-irsa-default-region":      {"--aws-default-region", "eu-north-1"},
+		"compat-eks-annotation-prefix":    {"--aws-annotation-prefix", "iam.example.com"},
 		"compat-azure-use-label":          {"--azure-tenant-id", "72f988bf-86f1-41af-91ab-2d7cd011db47"},
 		"compat-azure-china-cloud":        {"--azure-cloud", "azurechinacloud"},
 		"compat-irsa-anchor-flags": {"--aws-token-audience", "sts.example.com", "--aws-token-expiration", "3600",

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/lanyard-dev/lanyard/mutate"
 	"github.com/lanyard-dev/lanyard/policy"
@@ -24,6 +25,8 @@ type identityFlags struct {
 	awsTokenAudience   string
 	awsTokenExpiration int64
 	awsRegionalSTS     bool
+	// eksAnnotationPrefix is the EKS webhook's --annotation-prefix.
+	eksAnnotationPrefix string
 }
 
 func (f *identityFlags) register(fs *pflag.FlagSet) {
@@ -34,6 +37,7 @@ func (f *identityFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.awsPodIdentityIPv6, "aws-pod-identity-ipv6", false, "use the EKS Pod Identity agent's IPv6 address")
 	fs.StringVar(&f.awsTokenAudience, "aws-token-audience", "", "token audience of IRSA identities from eks.amazonaws.com annotations that name none (the EKS webhook's --token-audience; default sts.amazonaws.com)")
 	fs.Int64Var(&f.awsTokenExpiration, "aws-token-expiration", 0, "token lifetime in seconds of IRSA identities from eks.amazonaws.com annotations that name none (the EKS webhook's --token-expiration; default 86400)")
+	fs.StringVar(&f.eksAnnotationPrefix, "aws-annotation-prefix", policy.DefaultEKSAnnotationPrefix, "prefix of the EKS webhook's annotations (role-arn, audience, sts-regional-endpoints, token-expiration, skip-containers), as its --annotation-prefix")
 	fs.BoolVar(&f.awsRegionalSTS, "aws-sts-regional-endpoints", true, "AWS_STS_REGIONAL_ENDPOINTS=regional for IRSA identities from eks.amazonaws.com annotations that do not say (the EKS webhook's --sts-regional-endpoint, whose default is false)")
 }
 
@@ -54,12 +58,17 @@ func (f *identityFlags) options() (policy.Options, mutate.Options, error) {
 		return po, mutate.Options{}, fmt.Errorf("--aws-token-expiration %d: must be between %d and %d seconds",
 			f.awsTokenExpiration, v1alpha1.MinTokenExpirationSeconds, v1alpha1.MaxTokenExpirationSeconds)
 	}
+	if msgs := validation.IsDNS1123Subdomain(f.eksAnnotationPrefix); len(msgs) > 0 {
+		return po, mutate.Options{}, fmt.Errorf("--aws-annotation-prefix %q: %s", f.eksAnnotationPrefix, strings.Join(msgs, "; "))
+	}
 	po = policy.Options{
 		CompatAnnotations: f.compatAnnotations, DefaultAzureTenantID: f.azureTenantID, DefaultAzureCloud: cloud,
 		DefaultAWSRegion: f.awsDefaultRegion, CompatAWSAudience: f.awsTokenAudience,
 		CompatAWSTokenExpiration: f.awsTokenExpiration, CompatAWSGlobalSTS: !f.awsRegionalSTS,
+		EKSAnnotationPrefix: f.eksAnnotationPrefix,
 	}
-	return po, mutate.Options{AWSPodIdentityIPv6: f.awsPodIdentityIPv6, IgnoreCompatAnnotations: !f.compatAnnotations}, nil
+	return po, mutate.Options{AWSPodIdentityIPv6: f.awsPodIdentityIPv6, IgnoreCompatAnnotations: !f.compatAnnotations,
+		EKSAnnotationPrefix: f.eksAnnotationPrefix}, nil
 }
 
 // azureCloud reads a cloud name as the Azure webhook reads AZURE_ENVIRONMENT (case-insensitive).

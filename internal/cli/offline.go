@@ -58,7 +58,7 @@ func (f *offlineFlags) run(ctx context.Context, cmd *cobra.Command) (*manifest.P
 		if err != nil {
 			return nil, nil, nil, usageError(err)
 		}
-		snapshot, err := cluster.Snapshot(ctx, c)
+		snapshot, err := cluster.Snapshot(ctx, c, f.identity.eksAnnotationPrefix)
 		if err != nil {
 			return nil, nil, nil, usageError(fmt.Errorf("--from-cluster: %w", err))
 		}

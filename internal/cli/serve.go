@@ -273,9 +273,10 @@ func (f *serveFlags) config() (webhook.Config, *rest.Config, error) {
 		Policy:          policyOptions,
 		Mutate:          mutateOptions,
 		MaxRequestBytes: f.maxRequestBytes,
-		Live:            cluster.Options{LiveQPS: f.liveQPS, LiveBurst: f.liveBurst, LiveTimeout: f.liveTimeout, RecentWindow: f.recentWindow},
-		ShutdownDelay:   f.shutdownDelay,
-		Log:             log,
+		Live: cluster.Options{LiveQPS: f.liveQPS, LiveBurst: f.liveBurst, LiveTimeout: f.liveTimeout, RecentWindow: f.recentWindow,
+			EKSAnnotationPrefix: policyOptions.EKSAnnotationPrefix},
+		ShutdownDelay: f.shutdownDelay,
+		Log:           log,
 	}
 	return cfg, restConfig, nil
 }

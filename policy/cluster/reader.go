@@ -51,6 +51,9 @@ type Options struct {
 	OnMiss func(resource string)
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+	// EKSAnnotationPrefix: the EKS webhook's ServiceAccount annotations are kept under this
+	// prefix (its --annotation-prefix); empty means eks.amazonaws.com.
+	EKSAnnotationPrefix string
 }
 
 // DefaultOptions are sensible for a webhook with timeoutSeconds: 5.
@@ -74,6 +77,8 @@ type Reader struct {
 	// allocate a list per request.
 	attachmentList atomic.Pointer[[]*v1alpha1.RegistryAttachment]
 	synced         atomic.Bool
+	// trimAccount trims live-read ServiceAccounts as the cache's transform does.
+	trimAccount func(any) (any, error)
 }
 
 var _ policy.Reader = (*Reader)(nil)
@@ -91,12 +96,12 @@ func Scheme() (*runtime.Scheme, error) {
 }
 
 // CacheOptions configures the manager's cache so that it holds only what resolution reads.
-func CacheOptions() cache.Options {
+func CacheOptions(opts Options) cache.Options {
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
 			&v1alpha1.IdentityAssociation{}: {Transform: trimPolicyObject},
 			&v1alpha1.RegistryAttachment{}:  {Transform: trimPolicyObject},
-			serviceAccountMeta():            {Transform: trimServiceAccount},
+			serviceAccountMeta():            {Transform: serviceAccountTrimmer(opts.EKSAnnotationPrefix)},
 			namespaceMeta():                 {Transform: trimNamespace},
 		},
 	}
@@ -179,6 +184,7 @@ func NewReaderFromIndexers(idx Indexers, live client.Reader, opts Options) (*Rea
 		return nil, errors.New("cluster reader: every indexer is required")
 	}
 	r := &Reader{live: live, opts: opts, limiter: rate.NewLimiter(rate.Limit(opts.LiveQPS), opts.LiveBurst),
+		trimAccount:  serviceAccountTrimmer(opts.EKSAnnotationPrefix),
 		associations: newAssociationIndex(), attachments: idx.Attachments, accounts: idx.ServiceAccounts, namespaces: idx.Namespaces}
 	for _, obj := range idx.Associations.List() {
 		if ia, ok := obj.(*v1alpha1.IdentityAssociation); ok {
@@ -338,7 +344,7 @@ func (r *Reader) liveServiceAccount(ctx context.Context, namespace, name string,
 		m := serviceAccountMeta()
 		switch err := r.live.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, m); {
 		case err == nil:
-			if trimmed, err := trimServiceAccount(m); err == nil {
+			if trimmed, err := r.trimAccount(m); err == nil {
 				m = trimmed.(*metav1.PartialObjectMetadata)
 			}
 			res.account = &m.ObjectMeta

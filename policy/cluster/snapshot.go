@@ -14,7 +14,8 @@ import (
 
 // Snapshot reads every IdentityAssociation, RegistryAttachment, Namespace and ServiceAccount (as
 // trimmed metadata) from the cluster once, for lanyard inject/check --from-cluster.
-func Snapshot(ctx context.Context, c client.Reader) (*policy.Static, error) {
+func Snapshot(ctx context.Context, c client.Reader, eksPrefix string) (*policy.Static, error) {
+	trim := serviceAccountTrimmer(eksPrefix)
 	s := policy.NewStatic()
 	ias := &v1alpha1.IdentityAssociationList{}
 	if err := c.List(ctx, ias); err != nil {
@@ -45,7 +46,7 @@ func Snapshot(ctx context.Context, c client.Reader) (*policy.Static, error) {
 		return nil, fmt.Errorf("listing ServiceAccounts: %w", err)
 	}
 	for i := range accounts.Items {
-		t, _ := trimServiceAccount(&accounts.Items[i])
+		t, _ := trim(&accounts.Items[i])
 		s.AddServiceAccount(&t.(*metav1.PartialObjectMetadata).ObjectMeta)
 	}
 	return s, nil

@@ -9,22 +9,34 @@ import (
 	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
 )
 
-// serviceAccountAnnotations are the only ServiceAccount annotations resolution reads.
-var serviceAccountAnnotations = []string{
-	policy.EKSRoleARN, policy.EKSAudience, policy.EKSSTSRegionalEndpoints, policy.EKSTokenExpiration,
-	policy.AzureClientID, policy.AzureTenantID, policy.AzureTokenExpiration,
+// serviceAccountAnnotations are the only ServiceAccount annotations resolution reads, with the
+// EKS webhook's annotations under the given prefix.
+func serviceAccountAnnotations(eksPrefix string) []string {
+	return append(policy.EKSKeysFor(eksPrefix).ServiceAccountKeys(),
+		policy.AzureClientID, policy.AzureTenantID, policy.AzureTokenExpiration)
 }
 
-// trimServiceAccount keeps a ServiceAccount's identity and the compat annotations: tens of
-// thousands of ServiceAccounts must fit in a few MiB, and lanyard must not hold anything else of
-// theirs (their secrets list, last-applied configurations, managed fields).
-func trimServiceAccount(obj any) (any, error) {
+// trimServiceAccount keeps a ServiceAccount's identity and the compat annotations (EKS keys with
+// the default prefix): tens of thousands of ServiceAccounts must fit in a few MiB, and lanyard
+// must not hold anything else of theirs (their secrets list, last-applied configurations, managed
+// fields).
+func trimServiceAccount(obj any) (any, error) { return trimDefaultServiceAccount(obj) }
+
+var trimDefaultServiceAccount = serviceAccountTrimmer("")
+
+// serviceAccountTrimmer is trimServiceAccount for the EKS annotations under eksPrefix.
+func serviceAccountTrimmer(eksPrefix string) func(any) (any, error) {
+	keep := serviceAccountAnnotations(eksPrefix)
+	return func(obj any) (any, error) { return trimServiceAccountKeeping(obj, keep) }
+}
+
+func trimServiceAccountKeeping(obj any, keep []string) (any, error) {
 	m, ok := obj.(*metav1.PartialObjectMetadata)
 	if !ok {
 		return obj, nil
 	}
 	var ann map[string]string
-	for _, k := range serviceAccountAnnotations {
+	for _, k := range keep {
 		if v, ok := m.Annotations[k]; ok {
 			if ann == nil {
 				ann = make(map[string]string, 2)

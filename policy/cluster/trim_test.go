@@ -157,3 +157,21 @@ func TestTrimsPassThroughOtherTypes(t *testing.T) {
 		})
 	}
 }
+
+// With the EKS webhook's --annotation-prefix, the cache keeps its annotations under that prefix
+// (and only the ones resolution reads).
+func TestServiceAccountTrimmerKeepsThePrefixedEKSAnnotations(t *testing.T) {
+	m := serviceAccountMeta()
+	m.Name, m.Namespace = "app", "team-a"
+	m.Annotations = map[string]string{
+		"iam.example.com/role-arn": "arn:aws:iam::111122223333:role/r", "iam.example.com/audience": "aud",
+		"iam.example.com/unrelated": "x", policy.EKSRoleARN: "arn:aws:iam::111122223333:role/default-prefix",
+		policy.AzureClientID: "8b9f7a3c-1d2e-4f50-9a6b-7c8d9e0f1a2b",
+	}
+	out, err := serviceAccountTrimmer("iam.example.com")(m)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{
+		"iam.example.com/role-arn": "arn:aws:iam::111122223333:role/r", "iam.example.com/audience": "aud",
+		policy.AzureClientID: "8b9f7a3c-1d2e-4f50-9a6b-7c8d9e0f1a2b",
+	}, out.(*metav1.PartialObjectMetadata).Annotations)
+}
