@@ -38,8 +38,7 @@ func writeStatus(w http.ResponseWriter, e *httpError) error {
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(e.status)
-	_, err := w.Write(body)
-	return err
+	return writeAll(w, body)
 }
 
 func statusReason(code int) metav1.StatusReason {

@@ -394,7 +394,7 @@ func TestWorkingMemoryIsReservedBeforeDecoding(t *testing.T) {
 
 	m.Limits = NewLimits(8, estimate+estimate/2, m.Metrics)
 	hold := m.Limits.reserve()
-	require.NoError(t, hold.addBytes(t.Context(), estimate)) // another review's working memory
+	require.NoError(t, hold.takeWork(t.Context(), estimate)) // another review's working memory
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+MutatePodPath+"?timeout=300ms", bytes.NewReader(body))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
@@ -403,4 +403,47 @@ func TestWorkingMemoryIsReservedBeforeDecoding(t *testing.T) {
 	hold.release()
 	res = post(t, srv, client, bytes.NewReader(body), "application/json")
 	assert.Equal(t, http.StatusOK, res.status, "%s", res.body)
+}
+
+// Reviews that each need most of the memory budget take turns and all complete: none waits for
+// working memory while holding what another waiter needs (a review's body bytes come from their
+// own pool), so a burst cannot wedge the budget until every deadline passes.
+func TestWideReviewsTakeTurnsWithoutWedging(t *testing.T) {
+	var review map[string]any
+	require.NoError(t, json.Unmarshal(readFixture(t, "aws-irsa.json"), &review))
+	var containers []any
+	for i := range 2000 {
+		containers = append(containers, map[string]any{"name": fmt.Sprintf("c%d", i), "image": "registry.example.com/app:1"})
+	}
+	podSpec(review)["containers"] = containers
+	body, err := json.Marshal(review)
+	require.NoError(t, err)
+	estimate := workingBytes(body)
+
+	m, _ := newMutator(testPolicy())
+	m.Timeout = 30 * time.Second
+	m.Limits = NewLimits(64, estimate+estimate/10, m.Metrics) // room for one at a time
+	srv, client := newServer(t, m)
+	statuses := make(chan int, 10)
+	for range 10 {
+		go func() {
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+MutatePodPath, bytes.NewReader(body))
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := client.Do(req)
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			statuses <- resp.StatusCode
+		}()
+	}
+	for range 10 {
+		assert.Equal(t, http.StatusOK, <-statuses)
+	}
 }

@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -25,17 +26,25 @@ const (
 	readChunk = 32 << 10
 )
 
-// Limits bound the reviews lanyard works on at once, by number and by body bytes, so memory
-// stays bounded whatever clients send. A review waits for room until its deadline and is then
-// refused with 503 (the webhook's failurePolicy decides).
+// Limits bound the reviews lanyard works on at once, by number and by memory, so memory stays
+// bounded whatever clients send. A review waits for room until its deadline and is then refused
+// with 503 (the webhook's failurePolicy decides).
+//
+// Memory is two pools of maxBytes each, so that nobody waits while holding what another waiter
+// needs: bodies take body bytes as they arrive (a client that announces a large body and sends
+// nothing holds nothing); a review whose body is read takes a slot, then its whole working
+// memory at once from the work pool (which only running reviews hold, and they never wait on it
+// again); an answer larger than that reservation takes the rest without waiting.
 type Limits struct {
 	reviews  *semaphore.Weighted
-	bytes    *semaphore.Weighted
+	body     *semaphore.Weighted
+	work     *semaphore.Weighted
 	maxBytes int64
 	metrics  *Metrics
 }
 
-// NewLimits returns limits of maxReviews reviews and maxBytes body bytes in flight.
+// NewLimits returns limits of maxReviews reviews and maxBytes of bodies and of working memory in
+// flight.
 func NewLimits(maxReviews int, maxBytes int64, metrics *Metrics) *Limits {
 	if maxReviews <= 0 {
 		maxReviews = DefaultMaxInflightReviews
@@ -43,33 +52,64 @@ func NewLimits(maxReviews int, maxBytes int64, metrics *Metrics) *Limits {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxInflightBytes
 	}
-	return &Limits{reviews: semaphore.NewWeighted(int64(maxReviews)), bytes: semaphore.NewWeighted(maxBytes),
-		maxBytes: maxBytes, metrics: metrics}
+	return &Limits{reviews: semaphore.NewWeighted(int64(maxReviews)), body: semaphore.NewWeighted(maxBytes),
+		work: semaphore.NewWeighted(maxBytes), maxBytes: maxBytes, metrics: metrics}
 }
 
-// reservation is what one request holds of the limits: body and answer bytes as they are
-// actually received or built (a client that announces a large body and sends nothing holds
-// nothing), and a review slot once its body is read (a stalled body never holds one).
+// reservation is what one request holds of the limits.
 type reservation struct {
-	l     *Limits
-	bytes int64
-	slot  bool
+	l         *Limits
+	bodyBytes int64
+	workBytes int64
+	slot      bool
 }
 
 func (l *Limits) reserve() *reservation { return &reservation{l: l} }
 
-// addBytes waits for n more bytes of room until ctx ends.
-func (r *reservation) addBytes(ctx context.Context, n int64) error {
+func tooMuch(max int64) error {
+	return fmt.Errorf("one review cannot take more than %d bytes (--max-inflight-review-bytes)", max)
+}
+
+// addBody waits for n more body bytes until ctx ends.
+func (r *reservation) addBody(ctx context.Context, n int64) error {
 	if r.l == nil || n <= 0 {
 		return nil
 	}
-	if r.bytes+n > r.l.maxBytes {
-		return fmt.Errorf("one review cannot take more than %d bytes (--max-inflight-review-bytes)", r.l.maxBytes)
+	if r.bodyBytes+n > r.l.maxBytes {
+		return tooMuch(r.l.maxBytes)
 	}
-	if err := r.l.bytes.Acquire(ctx, n); err != nil {
+	if err := r.l.body.Acquire(ctx, n); err != nil {
 		return err
 	}
-	r.bytes += n
+	r.bodyBytes += n
+	return nil
+}
+
+// takeWork waits, holding a slot but no work bytes, for a review's whole working memory.
+func (r *reservation) takeWork(ctx context.Context, n int64) error {
+	if r.l == nil || n <= 0 {
+		return nil
+	}
+	if n > r.l.maxBytes {
+		return tooMuch(r.l.maxBytes)
+	}
+	if err := r.l.work.Acquire(ctx, n); err != nil {
+		return err
+	}
+	r.workBytes = n
+	return nil
+}
+
+// growWork takes what an answer needs beyond the working reservation, without waiting: a
+// running review never waits on the pool it holds.
+func (r *reservation) growWork(n int64) error {
+	if r.l == nil || n <= r.workBytes {
+		return nil
+	}
+	if !r.l.work.TryAcquire(n - r.workBytes) {
+		return errors.New("no room for the answer")
+	}
+	r.workBytes = n
 	return nil
 }
 
@@ -96,9 +136,13 @@ func (r *reservation) release() {
 		r.l.reviews.Release(1)
 		r.slot = false
 	}
-	if r.bytes > 0 {
-		r.l.bytes.Release(r.bytes)
-		r.bytes = 0
+	if r.bodyBytes > 0 {
+		r.l.body.Release(r.bodyBytes)
+		r.bodyBytes = 0
+	}
+	if r.workBytes > 0 {
+		r.l.work.Release(r.workBytes)
+		r.workBytes = 0
 	}
 }
 
@@ -106,10 +150,10 @@ func (r *reservation) release() {
 // controller-runtime).
 func (l *Limits) acquire(ctx context.Context, size int64) (release func(), err error) {
 	res := l.reserve()
-	if err := res.addBytes(ctx, min(max(size, minReviewWeight), l.maxBytesOrZero())); err != nil {
+	if err := res.takeSlot(ctx); err != nil {
 		return nil, err
 	}
-	if err := res.takeSlot(ctx); err != nil {
+	if err := res.takeWork(ctx, min(max(size, minReviewWeight), l.maxBytesOrZero())); err != nil {
 		res.release()
 		return nil, err
 	}

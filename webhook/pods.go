@@ -128,7 +128,7 @@ func (h *PodMutator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	resp, result, herr := h.serve(w, r, res)
 	if herr == nil {
 		w.Header().Set("Content-Type", "application/json")
-		if _, err := w.Write(resp); err != nil {
+		if err := writeAll(w, resp); err != nil {
 			// The client did not take the answer in time (write deadline) or went away.
 			result = resultError
 			h.Metrics.error(reasonWrite)
@@ -178,10 +178,10 @@ func (h *PodMutator) serve(w http.ResponseWriter, r *http.Request, res *reservat
 			"working on this review would take an estimated %d bytes, more than --max-inflight-review-bytes (%d); no pod that etcd can store is this large",
 			working, h.Limits.maxBytes)}
 	}
-	if err := res.addBytes(ctx, working-res.bytes); err != nil {
+	if err := res.takeSlot(ctx); err != nil {
 		return nil, resultError, overloaded(err)
 	}
-	if err := res.takeSlot(ctx); err != nil {
+	if err := res.takeWork(ctx, working); err != nil {
 		return nil, resultError, overloaded(err)
 	}
 	out, result, herr := h.Review(ctx, body)
@@ -189,11 +189,23 @@ func (h *PodMutator) serve(w http.ResponseWriter, r *http.Request, res *reservat
 		return nil, result, herr
 	}
 	// The answer outlives the review's working memory (garbage once it is built): what was
-	// reserved for that work covers it, and only an answer larger still reserves more.
-	if err := res.addBytes(ctx, int64(len(body)+len(out))-res.bytes); err != nil {
+	// reserved for that work covers it, and only an answer larger still takes more.
+	if err := res.growWork(int64(len(out))); err != nil {
 		return nil, resultError, overloaded(err)
 	}
 	return out, result, nil
+}
+
+// writeAll writes the answer and flushes it, so that a failure to deliver it (the write deadline,
+// a client gone) is seen here and counted rather than lost after the handler returns.
+func writeAll(w http.ResponseWriter, b []byte) error {
+	if _, err := w.Write(b); err != nil {
+		return err
+	}
+	if err := http.NewResponseController(w).Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	return nil
 }
 
 // checkRequest refuses what is not an AdmissionReview POST before anything is read.
@@ -249,7 +261,7 @@ func readBody(ctx context.Context, w http.ResponseWriter, r *http.Request, limit
 	if r.ContentLength >= 0 {
 		want = min(r.ContentLength+1, want) // +1: EOF is seen without growing
 	}
-	if err := res.addBytes(ctx, want); err != nil {
+	if err := res.addBody(ctx, want); err != nil {
 		return nil, overloaded(err)
 	}
 	buf := make([]byte, 0, want)
@@ -260,7 +272,7 @@ func readBody(ctx context.Context, w http.ResponseWriter, r *http.Request, limit
 				grow = min(grow, r.ContentLength+1-int64(cap(buf)))
 			}
 			grow = max(grow, 1)
-			if err := res.addBytes(ctx, grow); err != nil {
+			if err := res.addBody(ctx, grow); err != nil {
 				return nil, overloaded(err)
 			}
 			buf = append(buf[:cap(buf)], make([]byte, grow)...)[:len(buf)]
