@@ -10,7 +10,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 # Static (no cgo), reproducible paths, the version stamped into `lanyard version`.
 LDFLAGS := -s -w -X github.com/lanyard-dev/lanyard/internal/cli.Version=$(VERSION)
 
-.PHONY: all build image generate verify test unit e2e envtest-assets dev-cluster fuzz lint bench bench-memory clean
+.PHONY: all build image generate verify test unit e2e envtest-assets dev-cluster fuzz lint bench bench-memory bench-load clean
 
 all: build
 
@@ -65,6 +65,15 @@ dev-cluster: envtest-assets
 ## bench-memory: RSS of lanyard serve with 20,000 ServiceAccounts + 20,000 IdentityAssociations.
 bench-memory: envtest-assets build
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) run ./bench/cachemem -lanyard $(BIN)
+
+## bench-load: SPEC §9's load benchmark, lanyard against a floor server (bench/load/README.md). By
+## default a smoke run: the floor server measured against another floor, no lanyard needed. For a
+## real run, start `make dev-cluster`, `make build` and `bin/lanyard serve ...` (README "Run the
+## webhook"), seed once with `go run ./bench/load -seed -kubeconfig /tmp/lanyard-dev/kubeconfig`,
+## then: make bench-load LANYARD_TARGET=https://127.0.0.1:9443/mutate-v1-pod LANYARD_PID=<pid of
+## lanyard serve> [LOAD_FLAGS='-shapes typical,large -workers 8 -duration 10s' or '-rate 500'].
+bench-load:
+	$(if $(LANYARD_TARGET),$(GO) run ./bench/load -target '$(LANYARD_TARGET)' $(if $(LANYARD_PID),-target-pid $(LANYARD_PID)) $(LOAD_FLAGS),$(GO) run ./bench/load -smoke $(LOAD_FLAGS))
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./mutate/ ./policy/...
