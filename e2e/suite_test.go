@@ -132,12 +132,50 @@ type lanyardProcess struct {
 	healthAddr string
 }
 
+// Start starts lanyard and waits until it is ready. A process that exits before it is ready
+// (a port picked free and taken again before lanyard bound it) is started again, twice at most,
+// with its last output in the error.
 func (l *lanyardProcess) Start() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.cancel != nil {
 		return nil // already running
 	}
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		if err = l.startOnce(); err == nil || !errors.Is(err, errExitedEarly) {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "e2e: lanyard attempt %d: %v\n", attempt, err)
+	}
+	return err
+}
+
+var errExitedEarly = errors.New("lanyard exited before ready")
+
+// tailWriter keeps the last bytes written to it.
+type tailWriter struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (w *tailWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	if len(w.buf) > 4096 {
+		w.buf = w.buf[len(w.buf)-4096:]
+	}
+	return len(p), nil
+}
+
+func (w *tailWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return string(w.buf)
+}
+
+func (l *lanyardProcess) startOnce() error {
 	wio := &testEnv.WebhookInstallOptions
 	healthAddr, err := freeAddr()
 	if err != nil {
@@ -159,7 +197,8 @@ func (l *lanyardProcess) Start() error {
 		"--shutdown-delay", l.shutdownDelay.String(),
 		"--log-format", "console", "--log-level", "info"}
 	cmd := exec.Command(l.binary, append(args, l.args...)...)
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	tail := &tailWriter{}
+	cmd.Stdout, cmd.Stderr = io.Discard, tail
 	if os.Getenv("LANYARD_E2E_LOGS") != "" {
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	}
@@ -175,7 +214,7 @@ func (l *lanyardProcess) Start() error {
 	if err := l.waitReady(60 * time.Second); err != nil {
 		_ = cmd.Process.Kill()
 		l.cancel = nil
-		return err
+		return fmt.Errorf("%w\nlast output:\n%s", err, tail.String())
 	}
 	return nil
 }
@@ -200,7 +239,7 @@ func (l *lanyardProcess) waitReady(timeout time.Duration) error {
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-l.done:
-			return fmt.Errorf("lanyard exited before ready: %v", err)
+			return fmt.Errorf("%w: %v", errExitedEarly, err)
 		default:
 		}
 		resp, err := http.Get("http://" + l.healthAddr + "/readyz")
