@@ -37,6 +37,7 @@ func writeStatus(w http.ResponseWriter, e *httpError) error {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(e.status)
 	return writeAll(w, body)
 }

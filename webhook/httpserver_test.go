@@ -447,3 +447,21 @@ func TestWideReviewsTakeTurnsWithoutWedging(t *testing.T) {
 		assert.Equal(t, http.StatusOK, <-statuses)
 	}
 }
+
+// Answers and refusals announce their length: flushed without one, they would go out chunked, a
+// second TLS record and syscall for every answer.
+func TestAnswersAreNotChunked(t *testing.T) {
+	m, _ := newMutator(testPolicy())
+	srv, client := newServer(t, m)
+	for name, ct := range map[string]string{"an answer": "application/json", "a refusal": "text/plain"} {
+		t.Run(name, func(t *testing.T) {
+			resp, err := client.Post(srv.URL+MutatePodPath, ct, bytes.NewReader(readFixture(t, "aws-irsa.json")))
+			require.NoError(t, err)
+			defer func() { _ = resp.Body.Close() }()
+			body, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			assert.Empty(t, resp.TransferEncoding)
+			assert.Equal(t, int64(len(body)), resp.ContentLength)
+		})
+	}
+}
