@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
@@ -539,7 +540,9 @@ func TestPodMutatorMetrics(t *testing.T) {
 				if result == tc.wantResult {
 					want = 1
 				}
-				assert.Equal(t, want, histogramCount(t, reg, result), "observations with result=%s", result)
+				// Observed once the handler returns, which can be just after the client has the answer.
+				assert.Eventually(t, func() bool { return histogramCount(t, reg, result) == want }, 5*time.Second, 5*time.Millisecond,
+					"observations with result=%s", result)
 			}
 			for reason, c := range m.Metrics.errors {
 				assert.Equal(t, tc.wantErrors[reason], testutil.ToFloat64(c), "errors_total{reason=%q}", reason)
@@ -669,7 +672,7 @@ func TestSubresourcesAreNeverMutated(t *testing.T) {
 			assert.True(t, resp.Allowed)
 			assert.Empty(t, resp.Patch)
 			assert.Empty(t, resp.AuditAnnotations)
-			assert.Equal(t, uint64(1), histogramCount(t, reg, resultSkipped))
+			assert.Eventually(t, func() bool { return histogramCount(t, reg, resultSkipped) == 1 }, 5*time.Second, 5*time.Millisecond)
 		})
 	}
 }
