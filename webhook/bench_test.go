@@ -11,9 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
-	kjson "sigs.k8s.io/json"
 
+	"github.com/lanyard-dev/lanyard/bench/floor"
 	"github.com/lanyard-dev/lanyard/policy"
 	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
 )
@@ -119,43 +118,14 @@ func BenchmarkHandle(b *testing.B) {
 	}
 }
 
-// baselineReview is the least an admission webhook can do: decode the review keeping the pod raw
-// and answer a fixed patch (SPEC §9's baseline server, without the network).
-type baselineReview struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Request    *struct {
-		UID    types.UID       `json:"uid"`
-		Object json.RawMessage `json:"object"`
-	} `json:"request"`
-}
-
-var baselinePatchType = admissionv1.PatchTypeJSONPatch
-
-var baselinePatch = []byte(`[{"op":"add","path":"/metadata/annotations","value":{"lanyard.dev/injected":"aws"}}]`)
-
-func baseline(body []byte) ([]byte, error) {
-	var review baselineReview
-	if err := kjson.UnmarshalCaseSensitivePreserveInts(body, &review); err != nil {
-		return nil, err
-	}
-	if review.Request == nil {
-		return nil, fmt.Errorf("no request")
-	}
-	return json.Marshal(admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
-		Response: &admissionv1.AdmissionResponse{UID: review.Request.UID, Allowed: true, Patch: baselinePatch, PatchType: &baselinePatchType},
-	})
-}
-
-// BenchmarkBaseline is the comparison point for BenchmarkHandle (same bodies).
+// BenchmarkBaseline is the comparison point for BenchmarkHandle (same bodies): SPEC §9's floor.
 func BenchmarkBaseline(b *testing.B) {
 	for _, bc := range benchBodies(b) {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(bc.body)))
 			for b.Loop() {
-				if _, err := baseline(bc.body); err != nil {
+				if _, err := floor.Answer(bc.body); err != nil {
 					b.Fatal(err)
 				}
 			}

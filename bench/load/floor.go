@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,54 +14,18 @@ import (
 	"strings"
 	"time"
 
-	admissionv1 "k8s.io/api/admission/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	kjson "sigs.k8s.io/json"
-
+	"github.com/lanyard-dev/lanyard/bench/floor"
 	"github.com/lanyard-dev/lanyard/certs"
 )
 
-// The floor server is SPEC §9's baseline: the least an admission webhook can do. It decodes the
-// AdmissionReview keeping the pod raw and answers allowed=true with a fixed JSON patch — the same
-// work as webhook/bench_test.go's baseline, here behind HTTPS so that TLS, HTTP and the network
-// cost the same on both sides of the comparison.
+// The floor server is package floor (SPEC §9's baseline) behind HTTPS, so that TLS, HTTP and the
+// network cost the same on both sides of the comparison.
 
 // floorPath is where the floor serves admission, the path lanyard serves pods on.
 const floorPath = "/mutate-v1-pod"
 
-// floorReview is the review as the floor decodes it: the pod stays raw.
-type floorReview struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Request    *struct {
-		UID    types.UID       `json:"uid"`
-		Object json.RawMessage `json:"object"`
-	} `json:"request"`
-}
-
-var floorPatchType = admissionv1.PatchTypeJSONPatch
-
-// floorPatch is the fixed answer (webhook/bench_test.go's baselinePatch).
-var floorPatch = []byte(`[{"op":"add","path":"/metadata/annotations","value":{"lanyard.dev/injected":"aws"}}]`)
-
 // maxFloorBody bounds a review the floor reads (lanyard's --max-request-bytes default).
 const maxFloorBody = 16 << 20
-
-// floorAnswer is the floor's whole work on one review body.
-func floorAnswer(body []byte) ([]byte, error) {
-	var review floorReview
-	if err := kjson.UnmarshalCaseSensitivePreserveInts(body, &review); err != nil {
-		return nil, err
-	}
-	if review.Request == nil {
-		return nil, errors.New("no request")
-	}
-	return json.Marshal(admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
-		Response: &admissionv1.AdmissionResponse{UID: review.Request.UID, Allowed: true, Patch: floorPatch, PatchType: &floorPatchType},
-	})
-}
 
 // floorHandler serves floorAnswer over HTTP.
 func floorHandler(w http.ResponseWriter, r *http.Request) {
@@ -76,7 +39,7 @@ func floorHandler(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	out, err := floorAnswer(body)
+	out, err := floor.Answer(body)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return

@@ -11,6 +11,8 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/lanyard-dev/lanyard/bench/floor"
 )
 
 // startTestFloor serves the floor in this process on a random port.
@@ -139,7 +141,7 @@ func TestBodies(t *testing.T) {
 			if len(pod.Spec.Containers) != s.Containers || len(pod.Spec.Containers[0].Env) != s.Env || len(pod.Spec.Volumes) != s.Volumes {
 				t.Errorf("%s: %d containers, %d env, %d volumes", s.Name, len(pod.Spec.Containers), len(pod.Spec.Containers[0].Env), len(pod.Spec.Volumes))
 			}
-			if out, err := floorAnswer(mustReadAll(t, b, seq)); err != nil || !bytes.Contains(out, []byte(uid)) {
+			if out, err := floor.Answer(mustReadAll(t, b, seq)); err != nil || !bytes.Contains(out, []byte(uid)) {
 				t.Errorf("floor answer %s, %v", out, err)
 			}
 		}
