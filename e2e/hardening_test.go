@@ -169,17 +169,12 @@ func secondLanyard(t *testing.T, proxy *apiProxy) (*lanyardProcess, string) {
 	}
 	path := filepath.Join(t.TempDir(), "kubeconfig")
 	require.NoError(t, clientcmd.WriteToFile(*cfg, path))
-	addr, err := freeAddr()
-	require.NoError(t, err)
-	_, portText, err := net.SplitHostPort(addr)
-	require.NoError(t, err)
-	port, err := strconv.Atoi(portText)
-	require.NoError(t, err)
+	port := freePort(t)
 	l := &lanyardProcess{binary: lanyard.binary, kubeconfig: path, port: port, noWait: true,
 		args: []string{"--leader-elect=false", "--live-lookup-timeout", "1s"}}
 	require.NoError(t, l.Start())
 	t.Cleanup(l.Stop)
-	return l, net.JoinHostPort(testEnv.WebhookInstallOptions.LocalServingHost, portText)
+	return l, net.JoinHostPort(testEnv.WebhookInstallOptions.LocalServingHost, strconv.Itoa(port))
 }
 
 func probe(l *lanyardProcess, path string) int {

@@ -61,7 +61,7 @@ func parseControls(pod *corev1.Pod, ignoreCompat bool, eks policy.EKSKeys) (cont
 		}
 	}
 	if v, ok := ann[policy.AzureSkipContainers]; ok && !ignoreCompat {
-		c.skipAzure = lenientContainerList(v, ";")
+		c.skipAzure = azureContainerList(v)
 	}
 	if v, ok := ann[policy.AnnotationTokenExpiration]; ok {
 		if c.expiration, err = parsePodExpiration(policy.AnnotationTokenExpiration, v,
@@ -129,12 +129,12 @@ func eksContainerList(key, value string) (map[string]bool, string) {
 	return set, ""
 }
 
-// lenientContainerList reads azure.workload.identity/skip-containers as the Azure webhook does:
-// split, trimmed, empty entries ignored; names are not validated (one that is no container's
-// name matches nothing).
-func lenientContainerList(value, sep string) map[string]bool {
+// azureContainerList reads azure.workload.identity/skip-containers as the Azure webhook does:
+// split on ";", trimmed, empty entries ignored; names are not validated (one that is no
+// container's name matches nothing).
+func azureContainerList(value string) map[string]bool {
 	set := map[string]bool{}
-	for _, part := range strings.Split(value, sep) {
+	for _, part := range strings.Split(value, ";") {
 		if name := strings.TrimSpace(part); name != "" {
 			set[name] = true
 		}

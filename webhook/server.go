@@ -60,20 +60,10 @@ type CertConfig struct {
 
 // Config is everything lanyard serve needs.
 type Config struct {
-	Host  string
-	Port  int
-	Certs CertConfig
-	// TLSMinVersion is tls.VersionTLS12 or tls.VersionTLS13.
-	TLSMinVersion uint16
-	// EnableHTTP2 is off by default (HTTP/2 rapid reset and stream multiplexing attacks).
-	EnableHTTP2 bool
-	// ClientCAFile and ClientNames require the API server's client certificate (ServerOptions).
-	ClientCAFile string
-	ClientNames  []string
-	// RequestTimeout, IdleTimeout and MaxConnections bound the admission server (ServerOptions).
-	RequestTimeout time.Duration
-	IdleTimeout    time.Duration
-	MaxConnections int
+	// Server is the admission server's listener, TLS and limits; Run sets its certificate
+	// source, connection hook and logger.
+	Server ServerOptions
+	Certs  CertConfig
 	// MaxInflightReviews and MaxInflightBytes bound the reviews worked on at once (Limits).
 	MaxInflightReviews int
 	MaxInflightBytes   int64
@@ -100,8 +90,6 @@ type Config struct {
 	ShutdownDelay time.Duration
 
 	Log logr.Logger
-
-	restConfig *rest.Config
 }
 
 // Run serves admission until ctx ends, then drains: readiness fails, in-flight and newly arriving
@@ -115,24 +103,19 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	cfg.restConfig = restConfig
 	log := cfg.Log
 	clientset, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {
 		return err
 	}
-	source, checker, authority, err := certificateSource(cfg, clientset)
+	source, checker, authority, err := certificateSource(cfg, restConfig, clientset)
 	if err != nil {
 		return err
 	}
 	metrics := NewMetrics(crmetrics.Registry)
-	server, err := NewServer(ServerOptions{
-		Host: cfg.Host, Port: cfg.Port, GetCertificate: source.GetCertificate,
-		TLSMinVersion: cfg.TLSMinVersion, EnableHTTP2: cfg.EnableHTTP2,
-		ClientCAFile: cfg.ClientCAFile, ClientNames: cfg.ClientNames,
-		RequestTimeout: cfg.RequestTimeout, IdleTimeout: cfg.IdleTimeout, MaxConnections: cfg.MaxConnections,
-		OnConnections: metrics.OpenConnections, Log: log.WithName("server"),
-	})
+	serverOpts := cfg.Server
+	serverOpts.GetCertificate, serverOpts.OnConnections, serverOpts.Log = source.GetCertificate, metrics.OpenConnections, log.WithName("server")
+	server, err := NewServer(serverOpts)
 	if err != nil {
 		return err
 	}
@@ -189,7 +172,7 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	}
 
 	limits := NewLimits(cfg.MaxInflightReviews, cfg.MaxInflightBytes, metrics)
-	timeout := cfg.RequestTimeout
+	timeout := cfg.Server.RequestTimeout
 	if timeout <= 0 {
 		timeout = DefaultRequestTimeout
 	}
@@ -300,14 +283,14 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 		time.Sleep(cfg.ShutdownDelay)
 		stop()
 	}()
-	log.Info("starting lanyard", "port", cfg.Port, "namespace", cfg.Namespace)
+	log.Info("starting lanyard", "port", cfg.Server.Port, "namespace", cfg.Namespace)
 	return mgr.Start(mgrCtx)
 }
 
 // certificateSource builds the serving certificate's source for the mode, the caBundle checker
 // (nil in files mode, where the caBundle is someone else's business) and the self-signed
 // authority (nil unless self-signed), which runs on the elected leader only.
-func certificateSource(cfg Config, clientset kubernetes.Interface) (certs.Source, *certs.BundleChecker, manager.Runnable, error) {
+func certificateSource(cfg Config, restConfig *rest.Config, clientset kubernetes.Interface) (certs.Source, *certs.BundleChecker, manager.Runnable, error) {
 	c := cfg.Certs
 	log := cfg.Log.WithName("certs")
 	certMetrics := certs.NewMetrics(crmetrics.Registry)
@@ -341,7 +324,7 @@ func certificateSource(cfg Config, clientset kubernetes.Interface) (certs.Source
 		checker := certs.NewBundleChecker(clientset, selector, notify)
 		rotator := &certs.Rotator{Client: clientset, Namespace: cfg.Namespace, SecretName: c.SecretName,
 			Selector: selector, Policy: c.Policy, Log: log.WithName("authority")}
-		election := leader.Election{Config: cfg.restConfig, Namespace: cfg.LeaderElectionNamespace, ID: "lanyard-certs.lanyard.dev",
+		election := leader.Election{Config: restConfig, Namespace: cfg.LeaderElectionNamespace, ID: "lanyard-certs.lanyard.dev",
 			Disabled: !cfg.LeaderElection, Log: log}
 		authority := manager.RunnableFunc(func(ctx context.Context) error {
 			return election.Run(ctx, "certificate authority", func(ctx context.Context) error { return rotator.Run(ctx, trigger) })

@@ -180,11 +180,12 @@ func envOr(key, def string) string {
 
 func (f *serveFlags) config() (webhook.Config, *rest.Config, error) {
 	var cfg webhook.Config
+	var tlsMin uint16
 	switch f.tlsMinVersion {
 	case "1.2":
-		cfg.TLSMinVersion = tls.VersionTLS12
+		tlsMin = tls.VersionTLS12
 	case "1.3":
-		cfg.TLSMinVersion = tls.VersionTLS13
+		tlsMin = tls.VersionTLS13
 	default:
 		return cfg, nil, fmt.Errorf("--tls-min-version %q: must be 1.2 or 1.3", f.tlsMinVersion)
 	}
@@ -262,10 +263,10 @@ func (f *serveFlags) config() (webhook.Config, *rest.Config, error) {
 		leNS = f.namespace
 	}
 	cfg = webhook.Config{
-		Host: f.host, Port: f.port, Certs: certCfg,
-		TLSMinVersion: cfg.TLSMinVersion, EnableHTTP2: f.enableHTTP2,
-		ClientCAFile: f.clientCAFile, ClientNames: f.clientNames,
-		RequestTimeout: f.requestTimeout, IdleTimeout: f.idleTimeout, MaxConnections: f.maxConnections,
+		Server: webhook.ServerOptions{Host: f.host, Port: f.port, TLSMinVersion: tlsMin, EnableHTTP2: f.enableHTTP2,
+			ClientCAFile: f.clientCAFile, ClientNames: f.clientNames,
+			RequestTimeout: f.requestTimeout, IdleTimeout: f.idleTimeout, MaxConnections: f.maxConnections},
+		Certs:              certCfg,
 		MaxInflightReviews: f.maxInflight, MaxInflightBytes: f.maxInflightBytes, MaxPatchBytes: f.maxPatchBytes,
 		MetricsBindAddress: f.metricsAddr, HealthProbeBindAddress: f.healthAddr, PprofBindAddress: f.pprofAddr,
 		LeaderElection: f.leaderElect, LeaderElectionNamespace: leNS, LeaderElectionID: "lanyard-status.lanyard.dev",
