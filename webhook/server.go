@@ -231,7 +231,7 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 		if _, err := discovery.RESTMapping(cluster.PolicyAPIGroupKind, v1alpha1.GroupVersion.Version); err != nil {
 			return fmt.Errorf("discovering %s: %w", cluster.PolicyAPIGroupKind, err)
 		}
-		r, err := cluster.NewReader(mgrCtx, mgr.GetCache(), liveClient, live)
+		r, err := cluster.NewReader(mgrCtx, mgr.GetCache(), mgr.GetConfig(), mgr.GetHTTPClient(), liveClient, live)
 		if err != nil {
 			return err
 		}

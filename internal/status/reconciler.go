@@ -13,10 +13,10 @@ import (
 
 	"github.com/go-logr/logr"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -54,13 +54,11 @@ func (r *Reconciler) newController(c cache.Cache, log logr.Logger) (controller.C
 	if err != nil {
 		return nil, err
 	}
-	sa := &metav1.PartialObjectMetadata{}
-	sa.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount"))
 	for _, src := range []source.Source{
 		source.Kind(c, &v1alpha1.IdentityAssociation{}, &handler.TypedEnqueueRequestForObject[*v1alpha1.IdentityAssociation]{}),
 		// A change to one association can start or end a conflict for its siblings.
 		source.Kind(c, &v1alpha1.IdentityAssociation{}, handler.TypedEnqueueRequestsFromMapFunc(r.siblings)),
-		source.Kind(c, sa, handler.TypedEnqueueRequestsFromMapFunc(r.forServiceAccount)),
+		source.Func(r.serviceAccountChanges),
 	} {
 		if err := ctl.Watch(src); err != nil {
 			return nil, err
@@ -73,8 +71,16 @@ func (r *Reconciler) siblings(_ context.Context, ia *v1alpha1.IdentityAssociatio
 	return requests(r.Reader.CachedAssociations(ia.Spec.Namespace, ia.Spec.ServiceAccountName))
 }
 
-func (r *Reconciler) forServiceAccount(_ context.Context, obj *metav1.PartialObjectMetadata) []reconcile.Request {
-	return requests(r.Reader.CachedAssociations(obj.GetNamespace(), obj.GetName()))
+// serviceAccountChanges queues the associations of a ServiceAccount that appeared or went (their
+// ServiceAccountFound condition), for as long as the controller runs.
+func (r *Reconciler) serviceAccountChanges(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+	stop := r.Reader.OnServiceAccountChange(func(namespace, name string) {
+		for _, req := range requests(r.Reader.CachedAssociations(namespace, name)) {
+			q.Add(req)
+		}
+	})
+	context.AfterFunc(ctx, stop)
+	return nil
 }
 
 func requests(ias []*v1alpha1.IdentityAssociation) []reconcile.Request {
@@ -89,7 +95,7 @@ func requests(ias []*v1alpha1.IdentityAssociation) []reconcile.Request {
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	ia := &v1alpha1.IdentityAssociation{}
 	if err := r.Client.Get(ctx, req.NamespacedName, ia); err != nil {
-		if apierrors.IsNotFound(err) {
+		if apierrors.IsNotFound(err) || ctx.Err() != nil {
 			return reconcile.Result{}, nil
 		}
 		return reconcile.Result{}, err
@@ -102,7 +108,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	patch := client.MergeFrom(ia.DeepCopy())
 	ia.Status = desired
 	if err := r.Client.Status().Patch(ctx, ia, patch); err != nil {
-		if apierrors.IsNotFound(err) {
+		// Gone, or the term is ending (shutdown, lost lease): nothing to retry here, and a shutdown
+		// with statuses still queued is not an error — the next leader computes them again.
+		if apierrors.IsNotFound(err) || ctx.Err() != nil {
 			return reconcile.Result{}, nil
 		}
 		return reconcile.Result{}, fmt.Errorf("patching status of IdentityAssociation %s: %w", ia.Name, err)
@@ -175,13 +183,16 @@ func Providers(ia *v1alpha1.IdentityAssociation) string {
 	return strings.Join(p, ",")
 }
 
+// equalStatus reports whether the cached status a already says what b says. The cache keeps
+// condition messages as digests (cluster.MessageDigest).
 func equalStatus(a, b v1alpha1.IdentityAssociationStatus) bool {
 	if a.ObservedGeneration != b.ObservedGeneration || a.Providers != b.Providers || len(a.Conditions) != len(b.Conditions) {
 		return false
 	}
 	for _, c := range b.Conditions {
 		old := meta.FindStatusCondition(a.Conditions, c.Type)
-		if old == nil || old.Status != c.Status || old.Reason != c.Reason || old.Message != c.Message || old.ObservedGeneration != c.ObservedGeneration {
+		if old == nil || old.Status != c.Status || old.Reason != c.Reason || old.ObservedGeneration != c.ObservedGeneration ||
+			(old.Message != c.Message && old.Message != cluster.MessageDigest(c.Message)) {
 			return false
 		}
 	}

@@ -4,9 +4,11 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/lanyard-dev/lanyard/policy/cluster"
 	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
 )
 
@@ -85,4 +87,28 @@ func TestComputeIsStable(t *testing.T) {
 	ia.Status = second
 	third := Compute(ia, []*v1alpha1.IdentityAssociation{ia}, false)
 	assert.False(t, equalStatus(second, third), "a lost ServiceAccount changes the status")
+}
+
+// The cache keeps condition messages as digests: a cached status that says what the computed one
+// says is equal to it (a restart writes nothing), and a changed message is still seen.
+func TestCachedStatusComparesByMessageDigest(t *testing.T) {
+	ia := association("a", v1alpha1.IdentityAssociationSpec{AWS: &v1alpha1.AWSIdentity{RoleARN: "arn:aws:iam::111122223333:role/r"}})
+	ia.Status = Compute(ia, []*v1alpha1.IdentityAssociation{ia}, true)
+	cached := cacheCopy(t, ia)
+	assert.True(t, equalStatus(cached.Status, Compute(cached, []*v1alpha1.IdentityAssociation{cached}, true)))
+
+	other := association("b", v1alpha1.IdentityAssociationSpec{GCP: &v1alpha1.GCPIdentity{}})
+	changed := Compute(cached, []*v1alpha1.IdentityAssociation{cached, other}, true)
+	assert.False(t, equalStatus(cached.Status, changed), "a conflict changes the status")
+	for _, c := range changed.Conditions {
+		assert.Greater(t, len(c.Message), 8, "the status written carries whole messages, never digests: %q", c.Message)
+	}
+}
+
+// cacheCopy is ia as the webhook's cache holds it.
+func cacheCopy(t *testing.T, ia *v1alpha1.IdentityAssociation) *v1alpha1.IdentityAssociation {
+	t.Helper()
+	obj, err := cluster.TrimPolicyObject(ia.DeepCopy())
+	require.NoError(t, err)
+	return obj.(*v1alpha1.IdentityAssociation)
 }

@@ -8,27 +8,28 @@ import (
 	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
 )
 
-// associationIndex maps "namespace/serviceAccountName" to the associations naming it. It replaces
+// associationIndex maps a ServiceAccount (its namespace and name, as the associations' spec holds
+// them: no key string is built) to the associations naming it. It replaces
 // the informer's own index, which keeps a string set per key (about 380 bytes an association
 // against about 100 here). Slices are replaced, never modified in place, so a slice handed out
 // stays valid while the index changes.
 type associationIndex struct {
 	mu    sync.RWMutex
-	byKey map[string][]*v1alpha1.IdentityAssociation
+	byKey map[accountKey][]*v1alpha1.IdentityAssociation
 }
 
 func newAssociationIndex() *associationIndex {
-	return &associationIndex{byKey: map[string][]*v1alpha1.IdentityAssociation{}}
+	return &associationIndex{byKey: map[accountKey][]*v1alpha1.IdentityAssociation{}}
 }
 
-func associationKey(ia *v1alpha1.IdentityAssociation) string {
-	return ia.Spec.Namespace + "/" + ia.Spec.ServiceAccountName
+func associationKey(ia *v1alpha1.IdentityAssociation) accountKey {
+	return accountKey{ia.Spec.Namespace, ia.Spec.ServiceAccountName}
 }
 
 func (x *associationIndex) get(namespace, serviceAccount string) []*v1alpha1.IdentityAssociation {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return x.byKey[namespace+"/"+serviceAccount]
+	return x.byKey[accountKey{namespace, serviceAccount}]
 }
 
 // upsert records ia, first removing the version old (nil on add) from wherever it was.
@@ -52,7 +53,7 @@ func (x *associationIndex) remove(ia *v1alpha1.IdentityAssociation) {
 	x.removeLocked(associationKey(ia), ia.Name)
 }
 
-func (x *associationIndex) removeLocked(key, name string) {
+func (x *associationIndex) removeLocked(key accountKey, name string) {
 	cur := x.byKey[key]
 	for i, existing := range cur {
 		if existing.Name != name {

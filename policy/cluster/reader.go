@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -71,7 +73,9 @@ type Reader struct {
 	group        singleflight.Group
 	associations *associationIndex
 	attachments  toolscache.Indexer
-	accounts     toolscache.Indexer
+	accounts     accountLookup
+	// accountStore is accounts when the Reader runs its own ServiceAccount reflector (NewReader).
+	accountStore *accountStore
 	namespaces   toolscache.Indexer
 	// attachmentList is a snapshot of the attachments, rebuilt on change, so the hot path does not
 	// allocate a list per request.
@@ -96,12 +100,12 @@ func Scheme() (*runtime.Scheme, error) {
 }
 
 // CacheOptions configures the manager's cache so that it holds only what resolution reads.
-func CacheOptions(opts Options) cache.Options {
+// ServiceAccounts are not in it: NewReader keeps them in a compact store of its own.
+func CacheOptions(Options) cache.Options {
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&v1alpha1.IdentityAssociation{}: {Transform: trimPolicyObject},
-			&v1alpha1.RegistryAttachment{}:  {Transform: trimPolicyObject},
-			serviceAccountMeta():            {Transform: serviceAccountTrimmer(opts.EKSAnnotationPrefix)},
+			&v1alpha1.IdentityAssociation{}: {Transform: TrimPolicyObject},
+			&v1alpha1.RegistryAttachment{}:  {Transform: TrimPolicyObject},
 			namespaceMeta():                 {Transform: trimNamespace},
 		},
 	}
@@ -120,8 +124,9 @@ func namespaceMeta() *metav1.PartialObjectMetadata {
 }
 
 // NewReader creates the informers (so the first admission finds them started and synced, never a
-// lazy cold start) and the indexes. Call before the cache starts.
-func NewReader(ctx context.Context, c cache.Cache, live client.Reader, opts Options) (*Reader, error) {
+// lazy cold start), the indexes, and starts the ServiceAccount reflector (cfg and httpClient: the
+// cache's connection), which runs until ctx ends.
+func NewReader(ctx context.Context, c cache.Cache, cfg *rest.Config, httpClient *http.Client, live client.Reader, opts Options) (*Reader, error) {
 	idx := Indexers{}
 	var err error
 	if idx.Associations, err = informerIndexer(ctx, c, &v1alpha1.IdentityAssociation{}, nil); err != nil {
@@ -130,9 +135,8 @@ func NewReader(ctx context.Context, c cache.Cache, live client.Reader, opts Opti
 	if idx.Attachments, err = informerIndexer(ctx, c, &v1alpha1.RegistryAttachment{}, nil); err != nil {
 		return nil, err
 	}
-	if idx.ServiceAccounts, err = informerIndexer(ctx, c, serviceAccountMeta(), nil); err != nil {
-		return nil, err
-	}
+	// Only consulted by NewReaderFromIndexers' checks: the Reader reads accountStore.
+	idx.ServiceAccounts = toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, nil)
 	if idx.Namespaces, err = informerIndexer(ctx, c, namespaceMeta(), nil); err != nil {
 		return nil, err
 	}
@@ -161,8 +165,13 @@ func NewReader(ctx context.Context, c cache.Cache, live client.Reader, opts Opti
 	}); err != nil {
 		return nil, err
 	}
+	store := newAccountStore(opts.EKSAnnotationPrefix)
+	if err := runAccountReflector(ctx, cfg, httpClient, store); err != nil {
+		return nil, err
+	}
+	r.accounts, r.accountStore = store, store
 	r.waitForSync = func(ctx context.Context) bool {
-		return c.WaitForCacheSync(ctx) && toolscache.WaitForCacheSync(ctx.Done(), iaReg.HasSynced)
+		return c.WaitForCacheSync(ctx) && toolscache.WaitForCacheSync(ctx.Done(), iaReg.HasSynced, store.synced.Load)
 	}
 	return r, nil
 }
@@ -185,7 +194,7 @@ func NewReaderFromIndexers(idx Indexers, live client.Reader, opts Options) (*Rea
 	}
 	r := &Reader{live: live, opts: opts, limiter: rate.NewLimiter(rate.Limit(opts.LiveQPS), opts.LiveBurst),
 		trimAccount:  serviceAccountTrimmer(opts.EKSAnnotationPrefix),
-		associations: newAssociationIndex(), attachments: idx.Attachments, accounts: idx.ServiceAccounts, namespaces: idx.Namespaces}
+		associations: newAssociationIndex(), attachments: idx.Attachments, accounts: indexerAccounts{idx.ServiceAccounts}, namespaces: idx.Namespaces}
 	for _, obj := range idx.Associations.List() {
 		if ia, ok := obj.(*v1alpha1.IdentityAssociation); ok {
 			r.associations.upsert(nil, ia)
@@ -249,7 +258,7 @@ func (r *Reader) RebuildAttachments() {
 // still answers whenever it is enough: a cached association, or a ServiceAccount that arrived in
 // the cache while the live read was failing.
 func (r *Reader) ServiceAccount(ctx context.Context, namespace, name string) (*metav1.ObjectMeta, []*v1alpha1.IdentityAssociation, error) {
-	if sa, ok := r.cachedMeta(r.accounts, namespace+"/"+name); ok {
+	if sa, ok := r.accounts.lookup(namespace, name); ok {
 		cached, err := r.cachedAssociations(namespace, name)
 		if err != nil || len(cached) > 0 || !r.recent(sa) {
 			return sa, cached, err
@@ -268,7 +277,7 @@ func (r *Reader) ServiceAccount(ctx context.Context, namespace, name string) (*m
 	if err != nil {
 		// The cache may have caught up while the live read failed; a ServiceAccount that is
 		// there now, and not new, is answered from it.
-		if sa, ok := r.cachedMeta(r.accounts, namespace+"/"+name); ok && !r.recent(sa) {
+		if sa, ok := r.accounts.lookup(namespace, name); ok && !r.recent(sa) {
 			cached, _ := r.cachedAssociations(namespace, name)
 			return sa, cached, nil
 		}
@@ -279,7 +288,7 @@ func (r *Reader) ServiceAccount(ctx context.Context, namespace, name string) (*m
 
 // Namespace implements policy.Reader.
 func (r *Reader) Namespace(ctx context.Context, name string) (*metav1.ObjectMeta, error) {
-	if m, ok := r.cachedMeta(r.namespaces, name); ok {
+	if m, ok := cachedMeta(r.namespaces, name); ok {
 		return m, nil
 	}
 	v, err := r.liveRead(ctx, "namespaces", "ns/"+name, r.opts.LiveTimeout, func(ctx context.Context) (any, error) {
@@ -296,7 +305,7 @@ func (r *Reader) Namespace(ctx context.Context, name string) (*metav1.ObjectMeta
 		return &m.ObjectMeta, nil
 	})
 	if err != nil {
-		if m, ok := r.cachedMeta(r.namespaces, name); ok { // the cache caught up meanwhile
+		if m, ok := cachedMeta(r.namespaces, name); ok { // the cache caught up meanwhile
 			return m, nil
 		}
 		return nil, fmt.Errorf("namespace %s: %w", name, err)
@@ -316,7 +325,7 @@ func (r *Reader) recent(m *metav1.ObjectMeta) bool {
 	return r.now().Sub(m.CreationTimestamp.Time) < r.opts.RecentWindow
 }
 
-func (r *Reader) cachedMeta(idx toolscache.Indexer, key string) (*metav1.ObjectMeta, bool) {
+func cachedMeta(idx toolscache.Indexer, key string) (*metav1.ObjectMeta, bool) {
 	obj, exists, err := idx.GetByKey(key)
 	if err != nil || !exists {
 		return nil, false
@@ -413,6 +422,16 @@ func (r *Reader) CachedAssociations(namespace, serviceAccount string) []*v1alpha
 
 // CachedServiceAccountExists reports whether the ServiceAccount is in the cache.
 func (r *Reader) CachedServiceAccountExists(namespace, name string) bool {
-	_, ok := r.cachedMeta(r.accounts, namespace+"/"+name)
+	_, ok := r.accounts.lookup(namespace, name)
 	return ok
+}
+
+// OnServiceAccountChange calls fn whenever a ServiceAccount appears in or goes from the cache (for
+// the status reconciler's ServiceAccountFound condition), until the returned function is called.
+// Readers built from indexers report nothing.
+func (r *Reader) OnServiceAccountChange(fn func(namespace, name string)) (stop func()) {
+	if r.accountStore == nil {
+		return func() {}
+	}
+	return r.accountStore.onChange(fn)
 }

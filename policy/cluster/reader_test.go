@@ -120,7 +120,7 @@ func (s *stores) addNamespace(t testing.TB, name string, labels map[string]strin
 
 func (s *stores) addAssociation(t testing.TB, ia *v1alpha1.IdentityAssociation) {
 	t.Helper()
-	trimmed, err := trimPolicyObject(ia.DeepCopy())
+	trimmed, err := TrimPolicyObject(ia.DeepCopy())
 	require.NoError(t, err)
 	require.NoError(t, s.associations.Add(trimmed))
 }

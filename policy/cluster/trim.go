@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"encoding/binary"
+	"hash/maphash"
 	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -62,20 +64,57 @@ func trimNamespace(obj any) (any, error) {
 	return out, nil
 }
 
-// trimPolicyObject keeps what lanyard reads, spec and status (the status reconciler compares
-// against the cached status, so a restart writes nothing and reads nothing live): managed fields,
-// annotations (kubectl's last-applied configuration doubles an object's size) and labels go.
-func trimPolicyObject(obj any) (any, error) {
+// TrimPolicyObject is the cache's transform for policy objects. It keeps what lanyard reads, spec
+// and status (the status reconciler compares against the cached status, so a restart writes
+// nothing and reads nothing live; see trimStatus): managed fields, annotations (kubectl's
+// last-applied configuration doubles an object's size) and labels go.
+func TrimPolicyObject(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *v1alpha1.IdentityAssociation:
 		o.TypeMeta = associationType
 		trimMeta(&o.ObjectMeta)
 		o.Spec.Namespace = intern(o.Spec.Namespace)
+		if a := o.Spec.AWS; a != nil {
+			a.Mode, a.Region, a.Audience = v1alpha1.AWSMode(intern(string(a.Mode))), intern(a.Region), intern(a.Audience)
+		}
+		trimStatus(&o.Status)
 	case *v1alpha1.RegistryAttachment:
 		o.TypeMeta = attachmentType
 		trimMeta(&o.ObjectMeta)
 	}
 	return obj, nil
+}
+
+// trimStatus keeps what the status reconciler compares: the fixed words of a status (condition
+// types, statuses, reasons, the providers summary) once per process, and the message of each of
+// lanyard's conditions as a digest (MessageDigest). Messages repeat the association's names and were the largest part
+// of a cached association; the reconciler only needs to know whether a message changed.
+func trimStatus(st *v1alpha1.IdentityAssociationStatus) {
+	st.Providers = intern(st.Providers)
+	for i := range st.Conditions {
+		c := &st.Conditions[i]
+		switch c.Type {
+		case v1alpha1.ConditionReady, v1alpha1.ConditionConflict, v1alpha1.ConditionServiceAccountFound:
+		default:
+			continue // not lanyard's: kept as written, since the reconciler writes it back
+		}
+		c.Type, c.Reason = intern(c.Type), intern(c.Reason)
+		c.Status = metav1.ConditionStatus(intern(string(c.Status)))
+		c.Message = MessageDigest(c.Message)
+	}
+}
+
+// digestSeed makes MessageDigest stable within the process (cached digests are only compared
+// with digests computed by the same process).
+var digestSeed = maphash.MakeSeed()
+
+// MessageDigest is what the cache keeps of a condition message: 8 bytes that differ, but for a
+// 2⁻⁶⁴ chance, when the message differs. Compare a computed message with a cached one through it.
+func MessageDigest(message string) string {
+	if message == "" {
+		return ""
+	}
+	return string(binary.LittleEndian.AppendUint64(make([]byte, 0, 8), maphash.String(digestSeed, message)))
 }
 
 func trimMeta(m *metav1.ObjectMeta) {

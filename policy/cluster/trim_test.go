@@ -133,7 +133,7 @@ func TestTrimPolicyObject(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			out, err := trimPolicyObject(tc.in)
+			out, err := TrimPolicyObject(tc.in)
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, out)
 		})
@@ -174,4 +174,22 @@ func TestServiceAccountTrimmerKeepsThePrefixedEKSAnnotations(t *testing.T) {
 		"iam.example.com/role-arn": "arn:aws:iam::111122223333:role/r", "iam.example.com/audience": "aud",
 		policy.AzureClientID: "8b9f7a3c-1d2e-4f50-9a6b-7c8d9e0f1a2b",
 	}, out.(*metav1.PartialObjectMetadata).Annotations)
+}
+
+func TestTrimStatusKeepsDigestsOfLanyardMessagesOnly(t *testing.T) {
+	when := metav1.Now()
+	st := v1alpha1.IdentityAssociationStatus{ObservedGeneration: 2, Providers: "aws(IRSA)", Conditions: []metav1.Condition{
+		{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Ready", Message: "pods of ServiceAccount shop/web get aws(IRSA)", LastTransitionTime: when, ObservedGeneration: 2},
+		{Type: "example.com/Audited", Status: metav1.ConditionTrue, Reason: "Seen", Message: "written by another controller"},
+	}}
+	trimStatus(&st)
+
+	ready := st.Conditions[0]
+	assert.Equal(t, MessageDigest("pods of ServiceAccount shop/web get aws(IRSA)"), ready.Message)
+	assert.Len(t, ready.Message, 8)
+	assert.NotEqual(t, MessageDigest("pods of ServiceAccount shop/web get aws(PodIdentity)"), ready.Message, "another message, another digest")
+	assert.Equal(t, when, ready.LastTransitionTime, "transition times are kept: the reconciler keeps them when nothing changed")
+	assert.Equal(t, metav1.Condition{Type: "example.com/Audited", Status: metav1.ConditionTrue, Reason: "Seen", Message: "written by another controller"},
+		st.Conditions[1], "a condition lanyard does not write is kept as it is")
+	assert.Empty(t, MessageDigest(""))
 }
