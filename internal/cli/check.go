@@ -28,7 +28,10 @@ Errors: conflicting IdentityAssociations, invalid annotations (the webhook would
 images on cloud registries that no RegistryAttachment covers (the pod would fail to pull; declare
 a nodeIdentity attachment where the kubelet pulls), Azure identities without a tenant.
 Warnings: containers that set cloud credentials by hand without an association, associations for
-ServiceAccounts absent from the input, namespaces assumed opted in, things the mutation left alone.
+ServiceAccounts absent from the input, namespaces assumed opted in, things the mutation left alone,
+identities whose cloud side cannot be right (CloudSideMismatch: a role ARN and region in different
+AWS partitions, a PodIdentity audience other than pods.eks.amazonaws.com, a GCP subject longer
+than google.subject allows).
 
 Exit status: 0 clean (warnings allowed), 1 any error finding, 2 bad flags or input.`,
 		Example: `  lanyard check -f examples/manifests --policy examples/policy

@@ -1,6 +1,7 @@
 // Package cli is the lanyard command line: serve (the webhook), inject and check (the same
-// mutation offline), version. It owns flags, input loading and reports; the work is done by
-// internal/offline, policy and mutate.
+// mutation offline), export and import (the cloud side of the same declarations), version. It
+// owns flags, input loading and reports; the work is done by internal/offline,
+// internal/cloudside, policy and mutate.
 package cli
 
 import (
@@ -69,6 +70,6 @@ offline on manifests (lanyard inject, lanyard check).`,
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServeCommand(), newInjectCommand(), newCheckCommand(), newVersionCommand())
+	root.AddCommand(newServeCommand(), newInjectCommand(), newCheckCommand(), newExportCommand(), newImportCommand(), newVersionCommand())
 	return root
 }

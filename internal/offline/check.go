@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/lanyard-dev/lanyard/internal/cloudside"
 	"github.com/lanyard-dev/lanyard/internal/manifest"
 	"github.com/lanyard-dev/lanyard/policy"
 	"github.com/lanyard-dev/lanyard/policy/cluster"
@@ -22,6 +23,9 @@ const (
 	CodeManualCloudCredentials = "ManualCloudCredentials"
 	CodeServiceAccountMissing  = "ServiceAccountNotFound"
 	CodeMissingRegion          = "MissingRegion"
+	// CodeCloudSideMismatch: what lanyard injects and what the cloud accepts contradict each other
+	// (cloudside.Problems), so no cloud-side setup can make the identity work.
+	CodeCloudSideMismatch = "CloudSideMismatch"
 )
 
 // Finding is one result of lanyard check.
@@ -99,6 +103,15 @@ func Check(p *manifest.Policy, workloads []*Workload) []Finding {
 				add(f)
 			}
 		}
+		if w.Applied != nil {
+			// The identity as resolved for this pod: annotations and cluster-wide defaults included.
+			id := w.Applied.Identity
+			for _, msg := range cloudside.IdentityProblems(w.Namespace, w.Applied.ServiceAccountName, id) {
+				f := Finding{Severity: policy.SeverityWarning, Code: CodeCloudSideMismatch, Object: id.Source,
+					Source: identitySource(p, id.Source, w.Namespace, w.Applied.ServiceAccountName), Message: msg}
+				add(f)
+			}
+		}
 		if w.Applied != nil && w.Applied.Identity.Empty() && w.Pod != nil {
 			if c, name := manualCredentials(w.Pod); c != "" {
 				f := base
@@ -125,6 +138,13 @@ func Check(p *manifest.Policy, workloads []*Workload) []Finding {
 		add(f)
 	}
 	for _, ia := range p.AllIdentityAssociations() {
+		for _, msg := range cloudside.Problems(ia) {
+			object := "IdentityAssociation " + ia.Name
+			add(Finding{Severity: policy.SeverityWarning, Code: CodeCloudSideMismatch, Object: object,
+				Source: identitySource(p, object, "", ""), Message: msg})
+		}
+	}
+	for _, ia := range p.AllIdentityAssociations() {
 		if ia.Spec.ServiceAccountName == policy.DefaultServiceAccountName || p.HasServiceAccount(ia.Spec.Namespace, ia.Spec.ServiceAccountName) {
 			continue
 		}
@@ -136,6 +156,22 @@ func Check(p *manifest.Policy, workloads []*Workload) []Finding {
 		add(f)
 	}
 	return out
+}
+
+// identitySource is the document describing an identity's source: the IdentityAssociation, or the
+// ServiceAccount whose annotations gave it; empty when unknown (e.g. read from the cluster).
+func identitySource(p *manifest.Policy, source, namespace, serviceAccount string) string {
+	key := ""
+	switch {
+	case strings.HasPrefix(source, "IdentityAssociation "):
+		key = "IdentityAssociation/" + strings.TrimPrefix(source, "IdentityAssociation ")
+	case strings.HasPrefix(source, "ServiceAccount "):
+		key = "ServiceAccount/" + namespace + "/" + serviceAccount
+	}
+	if d := p.Origin[key]; d != nil {
+		return d.Ref()
+	}
+	return ""
 }
 
 // irsaWithoutRegion names the first container that gets an IRSA identity and ends up with no

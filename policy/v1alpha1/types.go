@@ -16,6 +16,10 @@ const (
 	GCPServiceAccountEmailPattern = `^[a-zA-Z0-9._%+-]{1,64}@[a-z0-9.-]+\.gserviceaccount\.com$`
 	// AWSRegionPattern is an AWS region name such as us-west-2, us-gov-west-1 or cn-north-1.
 	AWSRegionPattern = `^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`
+	// AzureIdentityResourceIDPattern is the Azure Resource Manager ID of a user-assigned managed identity:
+	// /subscriptions/<GUID>/resourceGroups/<group>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>.
+	// ARM compares the fixed segments case-insensitively; group and identity names follow Azure's naming rules.
+	AzureIdentityResourceIDPattern = `^/(?i:subscriptions)/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}/(?i:resourceGroups)/[-\w().\p{L}]{0,89}[-\w()\p{L}]/(?i:providers/Microsoft\.ManagedIdentity/userAssignedIdentities)/[a-zA-Z0-9][-\w]{2,127}$`
 	// RegistryPattern is host[:port] with an optional leading "*." label glob: no scheme, path, tag or digest.
 	RegistryPattern = `^(\*\.)?([a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?\.)*[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?(:[0-9]{1,5})?$`
 )
@@ -158,6 +162,14 @@ type AzureIdentity struct {
 	// +optional
 	// +kubebuilder:default=AzurePublicCloud
 	Cloud AzureCloud `json:"cloud,omitempty"`
+
+	// IdentityResourceID is the Azure Resource Manager ID of the user-assigned managed identity whose
+	// client ID is clientID. Nothing is injected from it: lanyard export --format azure reads the
+	// subscription, resource group and identity name from it for the federated identity credential.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self.matches('^/(?i:subscriptions)/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}/(?i:resourceGroups)/[-\\\\w().\\\\p{L}]{0,89}[-\\\\w()\\\\p{L}]/(?i:providers/Microsoft\\\\.ManagedIdentity/userAssignedIdentities)/[a-zA-Z0-9][-\\\\w]{2,127}$')",message="identityResourceID must be the resource ID of a user-assigned managed identity: /subscriptions/<subscription GUID>/resourceGroups/<group>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>"
+	IdentityResourceID string `json:"identityResourceID,omitempty"`
 }
 
 // GCPIdentity is a workload identity pool provider, optionally impersonating a service account.

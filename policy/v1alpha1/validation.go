@@ -14,6 +14,7 @@ var (
 	gcpServiceAccountEmailRegexp   = regexp.MustCompile(GCPServiceAccountEmailPattern)
 	awsRegionRegexp                = regexp.MustCompile(AWSRegionPattern)
 	registryRegexp                 = regexp.MustCompile(RegistryPattern)
+	azureIdentityResourceIDRegexp  = regexp.MustCompile(AzureIdentityResourceIDPattern)
 	dns1123LabelRegexp             = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 	dns1123SubdomainRegexp         = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 )
@@ -70,6 +71,10 @@ func (ia *IdentityAssociation) Validate() field.ErrorList {
 		if az.TenantID != "" {
 			errs = append(errs, validatePattern(zp.Child("tenantID"), az.TenantID, 36, guidRegexp,
 				"tenantID must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")...)
+		}
+		if az.IdentityResourceID != "" {
+			errs = append(errs, validatePattern(zp.Child("identityResourceID"), az.IdentityResourceID, 512, azureIdentityResourceIDRegexp,
+				"identityResourceID must be the resource ID of a user-assigned managed identity: /subscriptions/<subscription GUID>/resourceGroups/<group>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>")...)
 		}
 		switch az.Cloud {
 		case "", AzurePublicCloud, AzureChinaCloud, AzureUSGovernmentCloud:

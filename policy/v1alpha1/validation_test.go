@@ -24,6 +24,7 @@ const (
 	testRoleARN  = "arn:aws:iam::111122223333:role/s3-reader"
 	testGUID     = "00000000-0000-0000-0000-000000000000"
 	testProvider = "projects/123456789/locations/global/workloadIdentityPools/my-pool/providers/my-provider"
+	testIdentity = "/subscriptions/" + testGUID + "/resourceGroups/rg-apps/providers/Microsoft.ManagedIdentity/userAssignedIdentities/reports-api"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -73,21 +74,26 @@ func gcpOnly(g *GCPIdentity) func(*IdentityAssociationSpec) {
 
 func TestIdentityAssociationValidateAccepts(t *testing.T) {
 	tests := map[string]*IdentityAssociation{
-		"aws with defaults":              association(nil),
-		"aws PodIdentity with region":    association(awsOnly(&AWSIdentity{RoleARN: testRoleARN, Mode: AWSModePodIdentity, Region: "us-west-2"})),
-		"aws IRSA with sts endpoints":    association(awsOnly(&AWSIdentity{RoleARN: testRoleARN, Mode: AWSModeIRSA, STSRegionalEndpoints: ptr(false)})),
-		"aws IRSA with audience":         association(awsOnly(&AWSIdentity{RoleARN: testRoleARN, Mode: AWSModeIRSA, Audience: "custom"})),
-		"aws-cn partition":               association(awsOnly(&AWSIdentity{RoleARN: "arn:aws-cn:iam::111122223333:role/reader", Region: "cn-north-1"})),
-		"aws-us-gov partition":           association(awsOnly(&AWSIdentity{RoleARN: "arn:aws-us-gov:iam::111122223333:role/reader", Region: "us-gov-west-1"})),
-		"role with one path segment":     association(awsOnly(&AWSIdentity{RoleARN: "arn:aws:iam::111122223333:role/team/reader"})),
-		"role with a deep path":          association(awsOnly(&AWSIdentity{RoleARN: "arn:aws:iam::111122223333:role/a/b/c/reader"})),
-		"role name with IAM punctuation": association(awsOnly(&AWSIdentity{RoleARN: "arn:aws:iam::111122223333:role/r+=,.@-_1"})),
-		"region with two-digit number":   association(awsOnly(&AWSIdentity{RoleARN: testRoleARN, Region: "ap-southeast-10"})),
-		"azure without tenant or cloud":  association(azureOnly(&AzureIdentity{ClientID: testGUID})),
-		"azure upper-case GUIDs":         association(azureOnly(&AzureIdentity{ClientID: "ABCDEF01-2345-6789-ABCD-EF0123456789", TenantID: "abcdef01-2345-6789-abcd-ef0123456789"})),
-		"azure public cloud":             association(azureOnly(&AzureIdentity{ClientID: testGUID, Cloud: AzurePublicCloud})),
-		"azure china cloud":              association(azureOnly(&AzureIdentity{ClientID: testGUID, Cloud: AzureChinaCloud})),
-		"azure US government cloud":      association(azureOnly(&AzureIdentity{ClientID: testGUID, Cloud: AzureUSGovernmentCloud})),
+		"aws with defaults":               association(nil),
+		"aws PodIdentity with region":     association(awsOnly(&AWSIdentity{RoleARN: testRoleARN, Mode: AWSModePodIdentity, Region: "us-west-2"})),
+		"aws IRSA with sts endpoints":     association(awsOnly(&AWSIdentity{RoleARN: testRoleARN, Mode: AWSModeIRSA, STSRegionalEndpoints: ptr(false)})),
+		"aws IRSA with audience":          association(awsOnly(&AWSIdentity{RoleARN: testRoleARN, Mode: AWSModeIRSA, Audience: "custom"})),
+		"aws-cn partition":                association(awsOnly(&AWSIdentity{RoleARN: "arn:aws-cn:iam::111122223333:role/reader", Region: "cn-north-1"})),
+		"aws-us-gov partition":            association(awsOnly(&AWSIdentity{RoleARN: "arn:aws-us-gov:iam::111122223333:role/reader", Region: "us-gov-west-1"})),
+		"role with one path segment":      association(awsOnly(&AWSIdentity{RoleARN: "arn:aws:iam::111122223333:role/team/reader"})),
+		"role with a deep path":           association(awsOnly(&AWSIdentity{RoleARN: "arn:aws:iam::111122223333:role/a/b/c/reader"})),
+		"role name with IAM punctuation":  association(awsOnly(&AWSIdentity{RoleARN: "arn:aws:iam::111122223333:role/r+=,.@-_1"})),
+		"region with two-digit number":    association(awsOnly(&AWSIdentity{RoleARN: testRoleARN, Region: "ap-southeast-10"})),
+		"azure without tenant or cloud":   association(azureOnly(&AzureIdentity{ClientID: testGUID})),
+		"azure upper-case GUIDs":          association(azureOnly(&AzureIdentity{ClientID: "ABCDEF01-2345-6789-ABCD-EF0123456789", TenantID: "abcdef01-2345-6789-abcd-ef0123456789"})),
+		"azure public cloud":              association(azureOnly(&AzureIdentity{ClientID: testGUID, Cloud: AzurePublicCloud})),
+		"azure china cloud":               association(azureOnly(&AzureIdentity{ClientID: testGUID, Cloud: AzureChinaCloud})),
+		"azure US government cloud":       association(azureOnly(&AzureIdentity{ClientID: testGUID, Cloud: AzureUSGovernmentCloud})),
+		"azure with identity resource ID": association(azureOnly(&AzureIdentity{ClientID: testGUID, IdentityResourceID: testIdentity})),
+		"identity resource ID as az prints it": association(azureOnly(&AzureIdentity{ClientID: testGUID,
+			IdentityResourceID: "/subscriptions/" + testGUID + "/resourcegroups/RG_(prod).eu/providers/microsoft.managedidentity/userassignedidentities/id_1"})),
+		"identity resource ID with a unicode group name": association(azureOnly(&AzureIdentity{ClientID: testGUID,
+			IdentityResourceID: "/subscriptions/" + testGUID + "/resourceGroups/gruppe-müller/providers/Microsoft.ManagedIdentity/userAssignedIdentities/abc"})),
 		"azure with expiration 3600": association(func(s *IdentityAssociationSpec) {
 			azureOnly(&AzureIdentity{ClientID: testGUID})(s)
 			s.TokenExpirationSeconds = ptr[int64](3600)
@@ -202,6 +208,35 @@ func invalidIdentityAssociations() map[string]invalidCase[*IdentityAssociation] 
 		"tenantID not a GUID": {
 			obj:       association(azureOnly(&AzureIdentity{ClientID: testGUID, TenantID: "contoso.onmicrosoft.com"})),
 			wantField: "spec.azure.tenantID", wantType: field.ErrorTypeInvalid, wantDetail: "tenantID must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
+		},
+		"identity resource ID of another resource type": {
+			obj:       association(azureOnly(&AzureIdentity{ClientID: testGUID, IdentityResourceID: "/subscriptions/" + testGUID + "/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/abc"})),
+			wantField: "spec.azure.identityResourceID", wantType: field.ErrorTypeInvalid,
+			wantDetail: "identityResourceID must be the resource ID of a user-assigned managed identity: /subscriptions/<subscription GUID>/resourceGroups/<group>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>",
+		},
+		"identity resource ID with a subscription name": {
+			obj:       association(azureOnly(&AzureIdentity{ClientID: testGUID, IdentityResourceID: "/subscriptions/prod/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/abc"})),
+			wantField: "spec.azure.identityResourceID", wantType: field.ErrorTypeInvalid, wantDetail: "must be the resource ID of a user-assigned managed identity",
+		},
+		"identity resource ID without the leading slash": {
+			obj:       association(azureOnly(&AzureIdentity{ClientID: testGUID, IdentityResourceID: strings.TrimPrefix(testIdentity, "/")})),
+			wantField: "spec.azure.identityResourceID", wantType: field.ErrorTypeInvalid, wantDetail: "must be the resource ID",
+		},
+		"identity resource ID with a group ending in a period": {
+			obj:       association(azureOnly(&AzureIdentity{ClientID: testGUID, IdentityResourceID: "/subscriptions/" + testGUID + "/resourceGroups/rg./providers/Microsoft.ManagedIdentity/userAssignedIdentities/abc"})),
+			wantField: "spec.azure.identityResourceID", wantType: field.ErrorTypeInvalid, wantDetail: "must be the resource ID",
+		},
+		"identity resource ID with an identity name of two characters": {
+			obj:       association(azureOnly(&AzureIdentity{ClientID: testGUID, IdentityResourceID: "/subscriptions/" + testGUID + "/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/ab"})),
+			wantField: "spec.azure.identityResourceID", wantType: field.ErrorTypeInvalid, wantDetail: "must be the resource ID",
+		},
+		"identity resource ID with an identity name starting with a hyphen": {
+			obj:       association(azureOnly(&AzureIdentity{ClientID: testGUID, IdentityResourceID: "/subscriptions/" + testGUID + "/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/-abc"})),
+			wantField: "spec.azure.identityResourceID", wantType: field.ErrorTypeInvalid, wantDetail: "must be the resource ID",
+		},
+		"identity resource ID with a trailing slash": {
+			obj:       association(azureOnly(&AzureIdentity{ClientID: testGUID, IdentityResourceID: testIdentity + "/"})),
+			wantField: "spec.azure.identityResourceID", wantType: field.ErrorTypeInvalid, wantDetail: "must be the resource ID",
 		},
 		"unknown azure cloud": {
 			obj:       association(azureOnly(&AzureIdentity{ClientID: testGUID, Cloud: "AzureGermanCloud"})),
@@ -628,6 +663,7 @@ func TestCRDPatternsMatchGo(t *testing.T) {
 		"GCPServiceAccountEmailPattern":   GCPServiceAccountEmailPattern,
 		"AWSRegionPattern":                AWSRegionPattern,
 		"RegistryPattern":                 RegistryPattern,
+		"AzureIdentityResourceIDPattern":  AzureIdentityResourceIDPattern,
 	}
 	constNames := make([]string, 0, len(goConstants))
 	for name := range goConstants {
@@ -753,6 +789,9 @@ func TestCRDLengthLimitsMatchGo(t *testing.T) {
 		"IdentityAssociation:spec.azure.tenantID": {iaWith(func(s *IdentityAssociationSpec, v string) {
 			s.Azure = &AzureIdentity{ClientID: testGUID, TenantID: v}
 		}), "spec.azure.tenantID"},
+		"IdentityAssociation:spec.azure.identityResourceID": {iaWith(func(s *IdentityAssociationSpec, v string) {
+			s.Azure = &AzureIdentity{ClientID: testGUID, IdentityResourceID: v}
+		}), "spec.azure.identityResourceID"},
 		"IdentityAssociation:spec.gcp.workloadIdentityProvider": {iaWith(func(s *IdentityAssociationSpec, v string) {
 			s.GCP = &GCPIdentity{WorkloadIdentityProvider: v}
 		}), "spec.gcp.workloadIdentityProvider"},
