@@ -16,7 +16,14 @@ import (
 // the same Changes for it as for the full pod (tests and FuzzMutate check this).
 type PodView struct {
 	// Metadata is nil when the pod's JSON has no metadata member (see HasMetadata).
-	Metadata *struct {
+	Metadata *metadataView `json:"metadata"`
+	Spec     specView      `json:"spec"`
+}
+
+// metadataView and specView name PodView's member types for its decoder (ViewDecoder); as
+// aliases they leave PodView's fields of the same, unnamed, types.
+type (
+	metadataView = struct {
 		Name         string `json:"name"`
 		GenerateName string `json:"generateName"`
 		Namespace    string `json:"namespace"`
@@ -24,8 +31,8 @@ type PodView struct {
 		// webhook only looks for its opt-out label.
 		Labels      json.RawMessage   `json:"labels"`
 		Annotations map[string]string `json:"annotations"`
-	} `json:"metadata"`
-	Spec struct {
+	}
+	specView = struct {
 		ServiceAccountName string                        `json:"serviceAccountName"`
 		NodeSelector       map[string]string             `json:"nodeSelector"`
 		OS                 *corev1.PodOS                 `json:"os"`
@@ -33,8 +40,8 @@ type PodView struct {
 		ImagePullSecrets   []corev1.LocalObjectReference `json:"imagePullSecrets"`
 		InitContainers     []containerView               `json:"initContainers"`
 		Containers         []containerView               `json:"containers"`
-	} `json:"spec"`
-}
+	}
+)
 
 type volumeView struct {
 	Name      string                        `json:"name"`
@@ -87,17 +94,24 @@ func containersOf(views []containerView) []corev1.Container {
 		return nil
 	}
 	out := make([]corev1.Container, len(views))
+	envs := 0
+	for i := range views {
+		envs += len(views[i].Env)
+	}
+	env := make([]corev1.EnvVar, envs) // one allocation for every container's env
 	for i := range views {
 		c := &views[i]
 		out[i].Name, out[i].Image, out[i].VolumeMounts = c.Name, c.Image, c.VolumeMounts
 		if c.Env != nil {
-			out[i].Env = make([]corev1.EnvVar, len(c.Env))
+			own := env[:len(c.Env):len(c.Env)] // capped: appending to one container's env copies it
+			env = env[len(c.Env):]
 			for j, e := range c.Env {
-				out[i].Env[j].Name, out[i].Env[j].Value = e.Name, e.Value
+				own[j].Name, own[j].Value = e.Name, e.Value
 				if e.ValueFrom != nil {
-					out[i].Env[j].ValueFrom = valueFromSet
+					own[j].ValueFrom = valueFromSet
 				}
 			}
+			out[i].Env = own
 		}
 	}
 	return out

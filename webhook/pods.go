@@ -302,11 +302,17 @@ func readBody(ctx context.Context, w http.ResponseWriter, r *http.Request, limit
 // Review answers one AdmissionReview body: the response JSON and the outcome, or an error that
 // must become an HTTP error status (so the webhook's failurePolicy decides).
 func (h *PodMutator) Review(ctx context.Context, body []byte) ([]byte, string, *httpError) {
-	var review reviewRequest
 	if len(body) == 0 {
 		return nil, resultError, &httpError{http.StatusBadRequest, reasonBadRequest, "empty request body: expected an AdmissionReview"}
 	}
-	if err := kjson.UnmarshalCaseSensitivePreserveInts(body, &review); err != nil {
+	// The fast decoder takes reviews as the API server writes them; anything else gets kjson's
+	// decode and errors, as if there were no fast path.
+	review, fast := decodeReviewFast(body)
+	var err error
+	if !fast {
+		err = kjson.UnmarshalCaseSensitivePreserveInts(body, &review)
+	}
+	if err != nil {
 		var raw rawReviewRequest
 		if rawErr := kjson.UnmarshalCaseSensitivePreserveInts(body, &raw); rawErr != nil {
 			return nil, resultError, &httpError{http.StatusBadRequest, reasonBadRequest, "malformed AdmissionReview: " + describeJSONError(rawErr)}
