@@ -82,6 +82,8 @@ type Server struct {
 	started atomic.Bool
 	addr    atomic.Pointer[string]
 	open    atomic.Int64
+	// draining: answers close their connection (see Drain).
+	draining atomic.Bool
 
 	mu       sync.Mutex
 	handlers map[string]bool
@@ -124,6 +126,23 @@ func (s *Server) Register(path string, hook http.Handler) {
 	}
 	s.handlers[path] = true
 	s.mux.Handle(path, hook)
+}
+
+// Drain makes every answer from now on close its connection ("Connection: close"), while the
+// server goes on answering. Called when shutdown starts: a client (the API server) that is told
+// to close a connection after an answer opens its next one elsewhere — to a replica still in the
+// Service — whereas a keep-alive connection closed by the server while idle can be picked for a
+// request at that very moment, and that request fails. What is still idle when the server shuts
+// down had no request during the whole shutdown delay.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// serveHTTP is the server's handler: the registered hooks, with connections closed after each
+// answer once draining.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		w.Header().Set("Connection", "close")
+	}
+	s.mux.ServeHTTP(w, r)
 }
 
 // WebhookMux implements webhook.Server.
@@ -192,7 +211,7 @@ func (s *Server) Start(ctx context.Context) error {
 	ln = tls.NewListener(netutil.LimitListener(ln, s.opts.MaxConnections), cfg)
 
 	srv := &http.Server{
-		Handler:           s.mux,
+		Handler:           http.HandlerFunc(s.serveHTTP),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ReadHeaderTimeout: s.opts.RequestTimeout,
 		ReadTimeout:       s.opts.RequestTimeout,

@@ -78,6 +78,12 @@ func (ca *testCA) pool() *x509.CertPool {
 // startServer runs a Server on a free loopback port with handler at "/" and returns its address.
 func startServer(t *testing.T, opts ServerOptions, handler http.Handler) (string, *testCA) {
 	t.Helper()
+	return startServerWith(t, opts, handler, nil)
+}
+
+// startServerWith is startServer, handing the server to use before it starts.
+func startServerWith(t *testing.T, opts ServerOptions, handler http.Handler, use func(*Server)) (string, *testCA) {
+	t.Helper()
 	ca := newTestCA(t)
 	serving := ca.issue(t, "localhost", x509.ExtKeyUsageServerAuth)
 	opts.Host, opts.Port = "127.0.0.1", 0
@@ -89,6 +95,9 @@ func startServer(t *testing.T, opts ServerOptions, handler http.Handler) (string
 	s, err := NewServer(opts)
 	require.NoError(t, err)
 	s.Register("/", handler)
+	if use != nil {
+		use(s)
+	}
 	done := make(chan error, 1)
 	go func() { done <- s.Start(t.Context()) }()
 	t.Cleanup(func() { require.NoError(t, <-done) })
@@ -466,4 +475,30 @@ func TestAnswersAreNotChunked(t *testing.T) {
 			assert.Equal(t, int64(len(body)), resp.ContentLength)
 		})
 	}
+}
+
+// Once draining, every answer closes its connection, so the client opens its next one elsewhere
+// instead of racing the server's close of an idle keep-alive connection.
+func TestDrainingAnswersCloseTheirConnection(t *testing.T) {
+	var s *Server
+	addr, ca := startServerWith(t, ServerOptions{}, okHandler, func(srv *Server) { s = srv })
+	conn, err := dialTLS(t, addr, ca, nil)
+	require.NoError(t, err)
+	defer func() { _ = conn.Close() }()
+	reader := bufio.NewReader(conn)
+	ask := func() *http.Response {
+		_, err := io.WriteString(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+		require.NoError(t, err)
+		res, err := http.ReadResponse(reader, nil)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, res.Body)
+		return res
+	}
+	res := ask()
+	assert.False(t, res.Close, "keep-alive before the drain")
+	s.Drain()
+	res = ask()
+	assert.Equal(t, http.StatusOK, res.StatusCode, "still answered while draining")
+	assert.True(t, res.Close, "the answer says Connection: close")
+	assert.True(t, closedWithin(conn, 5*time.Second), "and the server closes the connection after it")
 }

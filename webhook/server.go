@@ -279,6 +279,7 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 			return
 		}
 		draining.Store(true)
+		server.Drain()
 		log.Info("shutdown requested: draining", "delay", cfg.ShutdownDelay)
 		time.Sleep(cfg.ShutdownDelay)
 		stop()
