@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,6 +22,24 @@ import (
 	"github.com/lanyard-dev/lanyard/policy"
 	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
 )
+
+// lockedBuffer collects a process's log lines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
 
 // serviceBalancer stands in for a Service in front of lanyard's replicas: it takes the port the
 // webhook configurations call and spreads new connections over the replicas whose /readyz
@@ -116,12 +135,13 @@ func TestDrainUnderLoadWithTwoReplicas(t *testing.T) {
 	lanyard.Stop()
 	t.Cleanup(func() { require.NoError(t, lanyard.Start()) })
 	replicas := make([]*lanyardProcess, 2)
+	logs := make([]lockedBuffer, 2)
 	for i := range replicas {
 		addr, err := freeAddr()
 		require.NoError(t, err)
 		_, portText, _ := net.SplitHostPort(addr)
 		port, _ := strconv.Atoi(portText)
-		replicas[i] = &lanyardProcess{binary: lanyard.binary, kubeconfig: lanyard.kubeconfig, port: port, shutdownDelay: 3 * time.Second}
+		replicas[i] = &lanyardProcess{binary: lanyard.binary, kubeconfig: lanyard.kubeconfig, port: port, shutdownDelay: 3 * time.Second, logs: &logs[i]}
 		require.NoError(t, replicas[i].Start())
 	}
 	t.Cleanup(func() {
@@ -187,6 +207,7 @@ func TestDrainUnderLoadWithTwoReplicas(t *testing.T) {
 	wg.Wait()
 
 	t.Logf("%d pods created, %.0f/s through the drain and after it; %d failed", created.Load(), rate, failed.Load())
+	assert.NotContains(t, logs[0].String(), "\tERROR\t", "a clean shutdown logs no errors")
 	require.Zero(t, failed.Load(), "no creation failed; first failure: %v", firstErr.Load())
 	require.Positive(t, created.Load())
 

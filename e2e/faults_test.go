@@ -101,6 +101,26 @@ func TestAPIServerRestart(t *testing.T) {
 		}
 		return len(p.Spec.ImagePullSecrets) == 1 && p.Spec.ImagePullSecrets[0].Name == "resumed-pull"
 	}, 60*time.Second, 250*time.Millisecond, "lanyard's caches catch up after the API server restart")
+
+	// An association deleted after the outage stops applying once the resumed watch delivers the
+	// deletion, and stays gone: no pod admitted afterwards gets it.
+	var ias v1alpha1.IdentityAssociationList
+	require.NoError(t, k8s.List(ctx(t), &ias))
+	for i := range ias.Items {
+		if ias.Items[i].Spec.Namespace == ns {
+			require.NoError(t, k8s.Delete(ctx(t), &ias.Items[i]))
+		}
+	}
+	injected := func(name string) string {
+		p := newPod(ns, name, "app")
+		require.NoError(t, k8s.Create(ctx(t), p, client.DryRunAll))
+		return p.Annotations[policy.AnnotationInjected]
+	}
+	require.Eventually(t, func() bool { return injected("deleted") == "" }, 30*time.Second, 100*time.Millisecond,
+		"the deletion reaches lanyard's cache")
+	for i := range 20 {
+		require.Empty(t, injected(fmt.Sprintf("deleted-%d", i)), "a deleted association never applies again")
+	}
 }
 
 func podReview(t *testing.T, ns string, pod *corev1.Pod) []byte {

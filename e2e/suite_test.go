@@ -125,6 +125,8 @@ type lanyardProcess struct {
 	args []string
 	// noWait: Start returns once the process runs, without waiting for readiness.
 	noWait bool
+	// logs, when set, receives everything the process logs.
+	logs io.Writer
 
 	mu         sync.Mutex
 	cancel     func() // sends SIGTERM; nil when not running
@@ -199,6 +201,9 @@ func (l *lanyardProcess) startOnce() error {
 	cmd := exec.Command(l.binary, append(args, l.args...)...)
 	tail := &tailWriter{}
 	cmd.Stdout, cmd.Stderr = io.Discard, tail
+	if l.logs != nil {
+		cmd.Stderr = io.MultiWriter(tail, l.logs)
+	}
 	if os.Getenv("LANYARD_E2E_LOGS") != "" {
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	}
