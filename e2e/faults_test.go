@@ -17,7 +17,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -59,6 +61,15 @@ func TestAPIServerRestart(t *testing.T) {
 	require.Equal(t, "azure", stored(t, ns, "before").Annotations[policy.AnnotationInjected])
 	review := podReview(t, ns, newPod(ns, "during", "app"))
 
+	// A second replica with leader election on, as a Deployment of two runs it.
+	addr, err := freeAddr()
+	require.NoError(t, err)
+	_, portText, _ := net.SplitHostPort(addr)
+	secondPort, _ := strconv.Atoi(portText)
+	second := &lanyardProcess{binary: lanyard.binary, kubeconfig: lanyard.kubeconfig, port: secondPort}
+	require.NoError(t, second.Start())
+	t.Cleanup(second.Stop)
+
 	// envtest sends SIGTERM and, when the API server has not exited within its stop timeout
 	// (it drains watches), SIGKILL: either way it is down afterwards.
 	if err := testEnv.ControlPlane.APIServer.Stop(); err != nil && !strings.Contains(err.Error(), "timeout waiting for process kube-apiserver to stop") {
@@ -70,20 +81,27 @@ func TestAPIServerRestart(t *testing.T) {
 			_ = testEnv.ControlPlane.APIServer.Start()
 		}
 	})
-	for range 5 {
-		resp := sendReview(t, review)
-		require.NotNil(t, resp.Response)
-		assert.True(t, resp.Response.Allowed)
-		assert.NotEmpty(t, resp.Response.Patch, "answered from the cache while the API server is down")
-		time.Sleep(100 * time.Millisecond)
+	// Longer than the status lease (15 s): both replicas keep admitting from their caches.
+	outage := time.Now()
+	for time.Since(outage) < 17*time.Second {
+		for _, port := range []int{testEnv.WebhookInstallOptions.LocalServingPort, secondPort} {
+			resp, err := trySendReviewTo(port, review)
+			require.NoError(t, err, "replica on port %d", port)
+			require.NotNil(t, resp.Response)
+			assert.True(t, resp.Response.Allowed)
+			assert.NotEmpty(t, resp.Response.Patch, "answered from the cache while the API server is down")
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 
 	require.NoError(t, testEnv.ControlPlane.APIServer.Start())
 	stopped = false
-	select {
-	case err := <-lanyard.done:
-		t.Fatalf("lanyard exited during the API server outage: %v", err)
-	default: // still the same process: an outage must not take the webhook down
+	for _, l := range []*lanyardProcess{lanyard, second} {
+		select {
+		case err := <-l.done:
+			t.Fatalf("lanyard exited during the API server outage: %v", err)
+		default: // still the same process: an outage must not take the webhook down
+		}
 	}
 	require.Eventually(t, func() bool {
 		return k8s.Create(ctx(t), newPod(ns, "after", "app")) == nil
@@ -101,6 +119,22 @@ func TestAPIServerRestart(t *testing.T) {
 		}
 		return len(p.Spec.ImagePullSecrets) == 1 && p.Spec.ImagePullSecrets[0].Name == "resumed-pull"
 	}, 60*time.Second, 250*time.Millisecond, "lanyard's caches catch up after the API server restart")
+
+	// One of the two holds the status lease again and statuses are written.
+	require.Eventually(t, func() bool {
+		var lease coordinationv1.Lease
+		if err := k8s.Get(ctx(t), client.ObjectKey{Namespace: lanyardNamespace, Name: "lanyard-status.lanyard.dev"}, &lease); err != nil {
+			return false
+		}
+		return lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != "" &&
+			lease.Spec.RenewTime != nil && time.Since(lease.Spec.RenewTime.Time) < 15*time.Second
+	}, 60*time.Second, 250*time.Millisecond, "a replica leads again after the outage")
+	fresh := association(t, ns, "fresh-after-outage", v1alpha1.IdentityAssociationSpec{AWS: &v1alpha1.AWSIdentity{RoleARN: roleARN}})
+	require.Eventually(t, func() bool {
+		var got v1alpha1.IdentityAssociation
+		return k8s.Get(ctx(t), client.ObjectKeyFromObject(fresh), &got) == nil &&
+			meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReady) != nil
+	}, 60*time.Second, 250*time.Millisecond, "the leader writes statuses after the outage")
 
 	// An association deleted after the outage stops applying once the resumed watch delivers the
 	// deletion, and stays gone: no pod admitted afterwards gets it.
@@ -158,8 +192,13 @@ var reviewClient = sync.OnceValue(func() *http.Client {
 
 // trySendReview is sendReview for goroutines: it reports failures instead of failing the test.
 func trySendReview(body []byte) (*admissionv1.AdmissionReview, error) {
+	return trySendReviewTo(testEnv.WebhookInstallOptions.LocalServingPort, body)
+}
+
+// trySendReviewTo is trySendReview to the lanyard serving on port.
+func trySendReviewTo(port int, body []byte) (*admissionv1.AdmissionReview, error) {
 	wio := &testEnv.WebhookInstallOptions
-	url := "https://" + net.JoinHostPort(wio.LocalServingHost, strconv.Itoa(wio.LocalServingPort)) + "/mutate-v1-pod"
+	url := "https://" + net.JoinHostPort(wio.LocalServingHost, strconv.Itoa(port)) + "/mutate-v1-pod"
 	resp, err := reviewClient().Post(url, "application/json", bytes.NewReader(body))
 	if err != nil {
 		return nil, err
