@@ -159,8 +159,8 @@ func (p *apiProxy) forward(c net.Conn) {
 }
 
 // secondLanyard runs another lanyard process that reaches the API server only through proxy and
-// serves on a port of its own (it is not in the suite's admission path).
-func secondLanyard(t *testing.T, proxy *apiProxy) (*lanyardProcess, string) {
+// serves on a port of its own (it is not in the suite's admission path), with args added.
+func secondLanyard(t *testing.T, proxy *apiProxy, args ...string) (*lanyardProcess, string) {
 	t.Helper()
 	cfg, err := clientcmd.LoadFromFile(lanyard.kubeconfig)
 	require.NoError(t, err)
@@ -171,7 +171,7 @@ func secondLanyard(t *testing.T, proxy *apiProxy) (*lanyardProcess, string) {
 	require.NoError(t, clientcmd.WriteToFile(*cfg, path))
 	port := freePort(t)
 	l := &lanyardProcess{binary: lanyard.binary, kubeconfig: path, port: port, noWait: true,
-		args: []string{"--leader-elect=false", "--live-lookup-timeout", "1s"}}
+		args: append([]string{"--leader-elect=false", "--live-lookup-timeout", "1s"}, args...)}
 	require.NoError(t, l.Start())
 	t.Cleanup(l.Stop)
 	return l, net.JoinHostPort(testEnv.WebhookInstallOptions.LocalServingHost, strconv.Itoa(port))
