@@ -55,8 +55,7 @@ func (ch *Changes) AppendPatchJSONWithin(dst []byte, prefix string, maxBytes int
 		}
 	}
 	if err := w.list(prefix, nil, "/spec/volumes", ch.hasVolumes, len(ch.volumes), func(dst []byte, i int) ([]byte, error) {
-		js, err := json.Marshal(&ch.volumes[i]) // one per provider; a rare, richer shape
-		return append(dst, js...), err
+		return appendVolume(dst, &ch.volumes[i])
 	}); err != nil {
 		return nil, err
 	}
@@ -155,4 +154,63 @@ func appendMount(dst []byte, m *corev1.VolumeMount) []byte {
 	}
 	dst = jsonw.StringField(dst, false, "mountPath", m.MountPath)
 	return append(dst, '}')
+}
+
+// appendVolume writes a volume exactly as json.Marshal does. The token volumes lanyard adds — a
+// projected volume of ServiceAccount tokens, its strings written as they are — are written
+// directly, the reflection for them being most of the patch's cost; any other shape goes through
+// json.Marshal.
+func appendVolume(dst []byte, v *corev1.Volume) ([]byte, error) {
+	if !isPlainTokenVolume(v) {
+		js, err := json.Marshal(v)
+		return append(dst, js...), err
+	}
+	dst = append(append(append(dst, `{"name":"`...), v.Name...), `","projected":{"sources":[`...)
+	for i, src := range v.Projected.Sources {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		tok := src.ServiceAccountToken
+		dst = append(dst, `{"serviceAccountToken":{`...)
+		if tok.Audience != "" {
+			dst = append(append(append(dst, `"audience":"`...), tok.Audience...), `",`...)
+		}
+		if tok.ExpirationSeconds != nil {
+			dst = append(strconv.AppendInt(append(dst, `"expirationSeconds":`...), *tok.ExpirationSeconds, 10), ',')
+		}
+		dst = append(append(append(dst, `"path":"`...), tok.Path...), `"}}`...)
+	}
+	dst = append(dst, ']')
+	if mode := v.Projected.DefaultMode; mode != nil {
+		dst = strconv.AppendInt(append(dst, `,"defaultMode":`...), int64(*mode), 10)
+	}
+	return append(dst, "}}"...), nil
+}
+
+// isPlainTokenVolume reports whether v is a projected volume of ServiceAccount tokens and nothing
+// else, whose strings JSON writes as they are.
+func isPlainTokenVolume(v *corev1.Volume) bool {
+	p := v.Projected
+	if p == nil || v.VolumeSource != (corev1.VolumeSource{Projected: p}) || len(p.Sources) == 0 || !isPlainJSON(v.Name) {
+		return false
+	}
+	for _, src := range p.Sources {
+		tok := src.ServiceAccountToken
+		if tok == nil || src != (corev1.VolumeProjection{ServiceAccountToken: tok}) || !isPlainJSON(tok.Audience) || !isPlainJSON(tok.Path) {
+			return false
+		}
+	}
+	return true
+}
+
+// isPlainJSON reports whether encoding/json writes s as it is between quotes: printable ASCII
+// without the quote, the backslash, and the <, > and & it escapes for HTML.
+func isPlainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < ' ' || c > '~', c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }

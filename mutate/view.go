@@ -20,7 +20,7 @@ type PodView struct {
 	Spec     specView      `json:"spec"`
 }
 
-// metadataView and specView name PodView's member types for its decoder (ViewDecoder); as
+// metadataView and specView name PodView's member types for its decoder (podDecoder); as
 // aliases they leave PodView's fields of the same, unnamed, types.
 type (
 	metadataView = struct {

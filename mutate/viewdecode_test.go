@@ -26,7 +26,7 @@ func decodeBothWays(t testing.TB, raw []byte) (fast *mutate.PodView, ok bool, sl
 
 // A pod the fast decoder takes decodes exactly as kjson decodes it: nil and empty kept apart,
 // strings unescaped alike, labels the same bytes.
-func TestViewDecoderEqualsKJSON(t *testing.T) {
+func TestDecodePodViewEqualsKJSON(t *testing.T) {
 	tests := map[string]string{
 		"empty pod":                     `{}`,
 		"empty metadata is not absent":  `{"metadata":{}}`,
@@ -66,7 +66,7 @@ func TestViewDecoderEqualsKJSON(t *testing.T) {
 }
 
 // What the fast decoder does not handle, it refuses (the webhook then decodes with kjson).
-func TestViewDecoderRefusesTheUnusual(t *testing.T) {
+func TestDecodePodViewRefusesTheUnusual(t *testing.T) {
 	tests := map[string]string{
 		"a repeated member":                    `{"spec":{"serviceAccountName":"a","serviceAccountName":"b"}}`,
 		"a repeated metadata":                  `{"metadata":{},"metadata":{}}`,
@@ -99,7 +99,7 @@ func TestViewDecoderRefusesTheUnusual(t *testing.T) {
 }
 
 // Malformed JSON anywhere, also in what is skipped, is refused by both decoders.
-func TestViewDecoderRefusesMalformedJSON(t *testing.T) {
+func TestDecodePodViewRefusesMalformedJSON(t *testing.T) {
 	tests := map[string]string{
 		"empty":                             ``,
 		"only whitespace":                   ` `,
@@ -141,7 +141,7 @@ func TestViewDecoderRefusesMalformedJSON(t *testing.T) {
 
 // Nesting deeper than the fast decoder skips is left to kjson, which accepts it up to its own
 // bound.
-func TestViewDecoderLeavesDeepNestingToKJSON(t *testing.T) {
+func TestDecodePodViewLeavesDeepNestingToKJSON(t *testing.T) {
 	deep := func(n int) []byte {
 		return []byte(`{"x":` + strings.Repeat(`[{"a":`, n) + `1` + strings.Repeat(`}]`, n) + `}`)
 	}
@@ -154,9 +154,27 @@ func TestViewDecoderLeavesDeepNestingToKJSON(t *testing.T) {
 	assert.False(t, ok)
 }
 
+// Decoders reuse their scratch space from pod to pod: a pod decoded after a larger one keeps nothing
+// of it, and the earlier pod's view is left as it was.
+func TestDecodePodViewAfterAnotherKeepsNothingOfIt(t *testing.T) {
+	large := []byte(`{"metadata":{"annotations":{"a":"1","b":"2"}},"spec":{"volumes":[{"name":"v1"},{"name":"v2"}],"imagePullSecrets":[{"name":"s1"},{"name":"s2"}],
+		"containers":[{"name":"a","env":[{"name":"A","value":"1"},{"name":"B","valueFrom":{}}],"volumeMounts":[{"name":"v1","mountPath":"/1","readOnly":true,"bindMountOptions":["x"]},{"name":"v2","mountPath":"/2"}]},{"name":"b"}]}}`)
+	small := []byte(`{"spec":{"volumes":[],"containers":[{"name":"c","env":[{"name":"C"}],"volumeMounts":[{"name":"v3","mountPath":"/3"}]}]}}`)
+	first, ok, want, err := decodeBothWays(t, large)
+	require.NoError(t, err)
+	require.True(t, ok)
+	for _, pod := range [][]byte{small, large, small} {
+		fast, ok, slow, err := decodeBothWays(t, pod)
+		require.NoError(t, err)
+		require.True(t, ok)
+		assert.Equal(t, slow, fast)
+	}
+	assert.Equal(t, want, first)
+}
+
 // Volume mounts are decoded field by field: every field of corev1.VolumeMount, and of
 // corev1.LocalObjectReference, must be one the decoder knows, or it would drop it.
-func TestViewDecoderKnowsEveryField(t *testing.T) {
+func TestDecodePodViewKnowsEveryField(t *testing.T) {
 	for _, typ := range []reflect.Type{reflect.TypeFor[corev1.VolumeMount](), reflect.TypeFor[corev1.LocalObjectReference]()} {
 		t.Run(typ.Name(), func(t *testing.T) {
 			item := reflect.New(typ).Elem()
@@ -197,8 +215,8 @@ func fillField(t *testing.T, f reflect.Value, name string) {
 	}
 }
 
-// FuzzViewDecoderAgrees: a pod the fast decoder takes, kjson takes too and decodes to the same view.
-func FuzzViewDecoderAgrees(f *testing.F) {
+// FuzzDecodePodViewAgrees: a pod the fast decoder takes, kjson takes too and decodes to the same view.
+func FuzzDecodePodViewAgrees(f *testing.F) {
 	for _, c := range loadGoldenCases(f) {
 		f.Add(c.raw)
 	}

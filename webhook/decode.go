@@ -1,27 +1,36 @@
 package webhook
 
 import (
+	"sync"
+
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/lanyard-dev/lanyard/internal/jsonr"
 	"github.com/lanyard-dev/lanyard/mutate"
 )
 
 // decodeReviewFast decodes an AdmissionReview as the API server writes it, in one pass without
-// reflection (mutate.ViewDecoder). ok is false for anything else — malformed JSON, duplicate
-// members, nulls, other types — which Review then decodes with kjson: the results are kjson's
-// either way (FuzzFastDecodeAgrees checks it), only faster for the reviews that matter.
+// reflection (internal/jsonr; the pod by mutate.DecodePodViewFrom). ok is false for anything else
+// — malformed JSON, duplicate members, nulls, other types — which Review then decodes with kjson:
+// the results are kjson's either way (FuzzFastDecodeAgrees checks it), only faster for the
+// reviews that matter.
 func decodeReviewFast(body []byte) (review reviewRequest, ok bool) {
-	d := mutate.NewViewDecoder(body)
+	d := reviewDecoders.Get().(*jsonr.Decoder)
+	d.Reset(body)
+	defer func() {
+		d.Reset(nil)
+		reviewDecoders.Put(d)
+	}()
 	var seen uint32
 	for more := d.Object(); more; more = d.More() {
 		switch string(d.Name()) {
 		case "apiVersion":
 			d.Once(&seen, 0)
-			review.APIVersion = d.String()
+			review.APIVersion = d.StringAmong("admission.k8s.io/v1")
 		case "kind":
 			d.Once(&seen, 1)
-			review.Kind = d.String()
+			review.Kind = d.StringAmong("AdmissionReview")
 		case "request":
 			d.Once(&seen, 2)
 			review.Request = decodeRequestFast(d)
@@ -35,7 +44,10 @@ func decodeReviewFast(body []byte) (review reviewRequest, ok bool) {
 	return review, true
 }
 
-func decodeRequestFast(d *mutate.ViewDecoder) *requestFields {
+// reviewDecoders keeps decoders, and the scratch space they grew, for the next review.
+var reviewDecoders = sync.Pool{New: func() any { return new(jsonr.Decoder) }}
+
+func decodeRequestFast(d *jsonr.Decoder) *requestFields {
 	req := &requestFields{}
 	var seen uint32
 	for more := d.Object(); more; more = d.More() {
@@ -53,7 +65,7 @@ func decodeRequestFast(d *mutate.ViewDecoder) *requestFields {
 					req.Kind.Group = d.String()
 				case "kind":
 					d.Once(&kindSeen, 1)
-					req.Kind.Kind = d.String()
+					req.Kind.Kind = d.StringAmong("Pod")
 				default:
 					d.Skip()
 				}
@@ -68,7 +80,7 @@ func decodeRequestFast(d *mutate.ViewDecoder) *requestFields {
 					req.Resource.Group = d.String()
 				case "resource":
 					d.Once(&resourceSeen, 1)
-					req.Resource.Resource = d.String()
+					req.Resource.Resource = d.StringAmong("pods")
 				default:
 					d.Skip()
 				}
@@ -81,7 +93,7 @@ func decodeRequestFast(d *mutate.ViewDecoder) *requestFields {
 			req.Namespace = d.String()
 		case "operation":
 			d.Once(&seen, 5)
-			req.Operation = admissionv1.Operation(d.String())
+			req.Operation = admissionv1.Operation(d.StringAmong("CREATE", "UPDATE", "DELETE", "CONNECT"))
 		case "dryRun":
 			d.Once(&seen, 6)
 			dryRun := d.Bool()
@@ -89,7 +101,7 @@ func decodeRequestFast(d *mutate.ViewDecoder) *requestFields {
 		case "object":
 			d.Once(&seen, 7)
 			if !d.Null() { // as in a DELETE review: no object
-				req.Object = d.PodView()
+				req.Object = mutate.DecodePodViewFrom(d)
 			}
 		default:
 			d.Skip()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -63,6 +64,23 @@ type PodMutator struct {
 	Limits  *Limits
 	Log     logr.Logger
 	Metrics *Metrics
+
+	// patchAnswerBytes is the length of the last answer with a patch: the next one, likely of the
+	// same shape, is built in a buffer of that size instead of one grown (and copied) several
+	// times.
+	patchAnswerBytes atomic.Int64
+}
+
+// maxAnswerHint bounds the buffer allocated up front for an answer: after one large pod, the
+// typical ones that follow should not each allocate as much.
+const maxAnswerHint = 64 << 10
+
+// answerBuffer returns an empty buffer for the answer resp.
+func (h *PodMutator) answerBuffer(resp *response) []byte {
+	if resp.changes == nil {
+		return make([]byte, 0, 512)
+	}
+	return make([]byte, 0, min(max(h.patchAnswerBytes.Load(), 512), maxAnswerHint))
 }
 
 // reviewRequest is an AdmissionReview as lanyard reads it: in one pass, with the pod decoded only
@@ -339,7 +357,7 @@ func (h *PodMutator) Review(ctx context.Context, body []byte) ([]byte, string, *
 	if herr != nil {
 		return nil, result, herr
 	}
-	out, err := resp.appendJSON(make([]byte, 0, 512), h.maxPatchBytes())
+	out, err := resp.appendJSON(h.answerBuffer(&resp), h.maxPatchBytes())
 	if errors.Is(err, mutate.ErrPatchTooLarge) {
 		// The pod with its identity could not be stored: refuse it with the reason instead of
 		// sending a patch the API server would fail on (or take seconds to send).
@@ -353,6 +371,9 @@ func (h *PodMutator) Review(ctx context.Context, body []byte) ([]byte, string, *
 	}
 	if err != nil {
 		return nil, resultError, &httpError{http.StatusInternalServerError, reasonInternal, "encoding response: " + err.Error()}
+	}
+	if resp.changes != nil {
+		h.patchAnswerBytes.Store(int64(len(out)))
 	}
 	if result == resultInjected && (req.DryRun == nil || !*req.DryRun) {
 		h.Metrics.injected(resp.injected)
@@ -386,7 +407,9 @@ func (h *PodMutator) admit(ctx context.Context, req *requestFields, resp *respon
 
 	pod := req.Object.Pod()
 	lookupCtx := ctx
-	if h.LookupTimeout > 0 {
+	// A review that ends before the lookup budget would (the API server's ?timeout= is short)
+	// needs no timer of its own for the lookups: its deadline bounds them already.
+	if deadline, ok := ctx.Deadline(); h.LookupTimeout > 0 && (!ok || time.Until(deadline) > h.LookupTimeout) {
 		var cancel context.CancelFunc
 		lookupCtx, cancel = context.WithTimeout(ctx, h.LookupTimeout) // one budget for every lookup of this review
 		defer cancel()
