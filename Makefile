@@ -10,7 +10,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 # Static (no cgo), reproducible paths, the version stamped into `lanyard version`.
 LDFLAGS := -s -w -X github.com/lanyard-dev/lanyard/internal/cli.Version=$(VERSION)
 
-.PHONY: all build image generate verify test unit e2e envtest-assets dev-cluster fuzz lint bench bench-memory bench-load clean
+.PHONY: all build image generate verify test unit e2e envtest-assets dev-cluster fuzz lint bench bench-go bench-suite bench-memory bench-load clean
 
 all: build
 
@@ -41,9 +41,13 @@ verify:
 ## kube-apiserver + etcd (built once and cached outside the repository), short fuzzing.
 test: verify lint unit e2e fuzz
 
-## unit: unit, golden and CLI tests (no API server needed).
+## unit: unit, golden and CLI tests (no API server needed), under the race detector where a C
+## toolchain is present (.ci/run installs gcc); packages that start goroutines fail on any left
+## running (goleak).
+RACE ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 unit:
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v /e2e)
+	$(if $(RACE),,@echo "no gcc: unit tests run without the race detector" >&2)
+	$(GO) test $(RACE) -count=1 $$($(GO) list ./... | grep -v /e2e)
 
 ## envtest-assets: build (first time, ~15 min) or reuse etcd and kube-apiserver for envtest.
 envtest-assets:
@@ -75,8 +79,23 @@ bench-memory: envtest-assets build
 bench-load:
 	$(if $(LANYARD_TARGET),$(GO) run ./bench/load -target '$(LANYARD_TARGET)' $(if $(LANYARD_PID),-target-pid $(LANYARD_PID)) $(LOAD_FLAGS),$(GO) run ./bench/load -smoke $(LOAD_FLAGS))
 
+## bench: the Go micro-benchmarks (bench-go), then SPEC §9's performance table (bench-suite),
+## written into docs/performance.md. A few minutes.
 bench:
+	$(MAKE) --no-print-directory bench-go
+	$(MAKE) --no-print-directory bench-suite
+
+## bench-go: the in-process Go benchmarks (BenchmarkMutate, BenchmarkCacheMemory, ...).
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./mutate/ ./policy/...
+
+## bench-suite: lanyard (as make build builds it) and the floor server in one run on a real
+## kube-apiserver + etcd at N = 1,000 and 20,000 ServiceAccounts + IdentityAssociations: CPU per
+## admission, throughput, p99 at 500 req/s (steady and during the status catch-up after a fresh
+## start), RSS; the table replaces the marked block of docs/performance.md. More flags (durations,
+## rounds, sizes, -profile-dir for CPU profiles): BENCH_FLAGS='-rounds 3'; see bench/load/README.md.
+bench-suite: envtest-assets build
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) run ./bench/suite -lanyard $(BIN) -write-docs docs/performance.md $(BENCH_FLAGS)
 
 ## lint: golangci-lint (pinned, installed once outside the repository).
 lint:

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/lanyard-dev/lanyard/bench/loadgen"
 )
 
 type options struct {
@@ -29,7 +31,7 @@ type options struct {
 	targetPID       int
 	targetName      string
 	smoke           bool
-	shapes          []shape
+	shapes          []loadgen.Shape
 	serviceAccounts int
 	namespace       string
 	workers         int
@@ -74,7 +76,7 @@ func main() {
 	var err error
 	switch {
 	case *floor:
-		err = serveFloor(*listen)
+		err = loadgen.ServeFloor(*listen)
 	case *seedFlag:
 		err = seed(ctx, *kubeconfig, o.namespace, o.serviceAccounts)
 	default:
@@ -95,7 +97,7 @@ func main() {
 
 func (o *options) parseShapes(list string) error {
 	for name := range strings.SplitSeq(list, ",") {
-		s, ok := shapes[strings.TrimSpace(name)]
+		s, ok := loadgen.ShapeNamed(strings.TrimSpace(name))
 		if !ok {
 			return fmt.Errorf("-shapes: unknown shape %q (typical, large)", name)
 		}
@@ -108,7 +110,7 @@ func (o *options) parseShapes(list string) error {
 
 func (o *options) check() error {
 	if o.smoke {
-		o.shapes, o.duration, o.warmup, o.rounds = []shape{shapes["typical"]}, 2*time.Second, 250*time.Millisecond, 1
+		o.shapes, o.duration, o.warmup, o.rounds = []loadgen.Shape{loadgen.Typical}, 2*time.Second, 250*time.Millisecond, 1
 		o.targetName, o.target, o.targetPID = "floor (as target)", "", 0
 	} else if o.target == "" {
 		return errors.New("-target (the admission URL of a running lanyard serve) or -smoke is required")
@@ -124,22 +126,15 @@ func (o *options) check() error {
 	return nil
 }
 
-// server is one side of the comparison.
-type server struct {
-	Name string
-	URL  string
-	PID  int
-}
-
 func run(ctx context.Context, o options) error {
-	hz, hzSource := clockTicks()
+	hz, hzSource := loadgen.ClockTicks()
 	floorProc, err := startFloor()
 	if err != nil {
 		return err
 	}
 	defer floorProc.Stop()
-	floor := server{Name: "floor", URL: floorProc.URL, PID: floorProc.PID}
-	target := server{Name: o.targetName, URL: o.target, PID: o.targetPID}
+	floor := floorProc.Server()
+	target := loadgen.Server{Name: o.targetName, URL: o.target, PID: o.targetPID}
 	if o.smoke {
 		other, err := startFloor()
 		if err != nil {
@@ -170,13 +165,24 @@ func run(ctx context.Context, o options) error {
 	return nil
 }
 
+// startFloor runs this binary again as a floor server.
+func startFloor() (*loadgen.FloorProcess, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return loadgen.StartFloor(exe, "-floor", "-listen", "127.0.0.1:0")
+}
+
 // measureShape runs every round of one shape against both servers.
-func measureShape(ctx context.Context, o options, s shape, target, floor server, hz int64) (shapeReport, error) {
-	b, err := newBodies(s, o.namespace, o.serviceAccounts)
+func measureShape(ctx context.Context, o options, s loadgen.Shape, target, floor loadgen.Server, hz int64) (shapeReport, error) {
+	r, err := loadgen.NewReviews(s, o.namespace, o.serviceAccounts)
 	if err != nil {
 		return shapeReport{}, err
 	}
-	sides := []*side{{server: target, stats: &stats{}}, {server: floor, stats: &stats{}}}
+	sides := []*side{{server: target, stats: &loadgen.Stats{}}, {server: floor, stats: &loadgen.Stats{}}}
+	cfg := loadgen.Config{Workers: o.workers, Rate: o.rate, Poisson: o.arrivals == "poisson", Inflight: o.inflight,
+		Duration: o.duration, Requests: o.requests, Timeout: o.timeout}
 	for round := range o.rounds {
 		order := []*side{sides[0], sides[1]}
 		if round%2 == 1 {
@@ -184,80 +190,30 @@ func measureShape(ctx context.Context, o options, s shape, target, floor server,
 		}
 		for _, sd := range order {
 			fmt.Fprintf(os.Stderr, "load: %s pod, round %d/%d: %s (%s) for %s...\n", s.Name, round+1, o.rounds, sd.server.Name, sd.server.URL, o.duration)
-			if err := sd.measure(ctx, o, b); err != nil {
+			m, err := loadgen.Measure(ctx, sd.server, r, cfg, o.warmup)
+			if err != nil {
 				return shapeReport{}, fmt.Errorf("%s: %w", sd.server.Name, err)
 			}
+			sd.add(m)
 		}
 	}
-	return newShapeReport(s, b.size, sides[0], sides[1], hz), nil
+	return newShapeReport(s, r.Size(), sides[0], sides[1], hz), nil
 }
 
 // side accumulates one server's rounds.
 type side struct {
-	server      server
-	stats       *stats
+	server      loadgen.Server
+	stats       *loadgen.Stats
 	ticks       int64 // server CPU over the measured runs
 	clientTicks int64 // this process's CPU over the same runs
-	last        *procSample
+	last        *loadgen.ProcSample
 }
 
-// measure warms up, then runs the measured load, reading the server's /proc before and after.
-func (sd *side) measure(ctx context.Context, o options, b *bodies) error {
-	conns := o.workers
-	if o.rate > 0 {
-		conns = o.inflight
+func (sd *side) add(m loadgen.Measurement) {
+	sd.stats.Merge(m.Stats)
+	sd.ticks += m.ServerTicks
+	sd.clientTicks += m.ClientTicks
+	if m.ServerAfter != nil {
+		sd.last = m.ServerAfter
 	}
-	tr := newTransport(conns)
-	defer tr.CloseIdleConnections()
-	c, err := newClient(tr, sd.server.URL, o.timeout, b)
-	if err != nil {
-		return err
-	}
-	cfg := loadConfig{URL: sd.server.URL, Workers: o.workers, Rate: o.rate, Poisson: o.arrivals == "poisson",
-		Inflight: o.inflight, Timeout: o.timeout}
-	pid := fmt.Sprint(sd.server.PID)
-	if sd.server.PID > 0 {
-		cfg.ProcCheck = func() error {
-			if _, err := os.Stat("/proc/" + pid); err != nil {
-				return fmt.Errorf("process %s is gone", pid)
-			}
-			return nil
-		}
-	}
-	if o.warmup > 0 {
-		warm := cfg
-		warm.Duration = o.warmup
-		if _, err := runLoad(ctx, c, warm); err != nil {
-			return err
-		}
-	}
-	var before, after procSample
-	if sd.server.PID > 0 {
-		if before, err = readProc(pid); err != nil {
-			return err
-		}
-	}
-	selfBefore, err := readProc("self")
-	if err != nil {
-		return err
-	}
-	cfg.Duration, cfg.Requests = o.duration, o.requests
-	st, err := runLoad(ctx, c, cfg)
-	if err != nil {
-		return err
-	}
-	selfAfter, err := readProc("self")
-	if err != nil {
-		return err
-	}
-	if sd.server.PID > 0 {
-		if after, err = readProc(pid); err != nil {
-			return err
-		}
-		sd.ticks += after.Ticks - before.Ticks
-		sd.last = &after
-	}
-	sd.clientTicks += selfAfter.Ticks - selfBefore.Ticks
-	sd.stats.merge(st)
-	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/lanyard-dev/lanyard/bench/loadgen"
 )
 
 // report is the whole run, as printed (markdown) or written (-json).
@@ -23,7 +25,7 @@ type report struct {
 
 // shapeReport compares both servers on one pod shape.
 type shapeReport struct {
-	Shape       shape              `json:"shape"`
+	Shape       loadgen.Shape      `json:"shape"`
 	ReviewBytes int                `json:"reviewBytes"`
 	Target      serverReport       `json:"target"`
 	Floor       serverReport       `json:"floor"`
@@ -83,7 +85,7 @@ func newServerReport(sd *side, hz int64) serverReport {
 	if st.Requests == 0 {
 		return r
 	}
-	lat := summarize(st.Latencies)
+	lat := loadgen.Summarize(st.Latencies)
 	r.RequestsPerSecond = num(float64(st.Requests) / st.Elapsed.Seconds())
 	r.P50Ms, r.P90Ms, r.P99Ms, r.MaxMs = ms(lat.P50), ms(lat.P90), ms(lat.P99), ms(lat.Max)
 	if st.OK > 0 {
@@ -132,7 +134,7 @@ func fmtMs(v float64) string {
 
 func fmtMiB(v float64) string { return fmt.Sprintf("%.1f MiB", v) }
 
-func newShapeReport(s shape, reviewBytes int, target, floor *side, hz int64) shapeReport {
+func newShapeReport(s loadgen.Shape, reviewBytes int, target, floor *side, hz int64) shapeReport {
 	sr := shapeReport{Shape: s, ReviewBytes: reviewBytes, Target: newServerReport(target, hz), Floor: newServerReport(floor, hz),
 		Ratio: map[string]*number{}}
 	for _, f := range figures {

@@ -1,4 +1,4 @@
-package main
+package loadgen
 
 import (
 	"bufio"
@@ -9,16 +9,18 @@ import (
 	"strings"
 )
 
-// procSample is a process's CPU time and memory as /proc shows them.
-type procSample struct {
+// ProcSample is a process's CPU time and memory as /proc shows them.
+type ProcSample struct {
 	Ticks  int64 // utime + stime, in clock ticks
 	RSSKiB int64 // VmRSS
 	HWMKiB int64 // VmHWM: peak RSS since the process started
+	// RssAnon: the anonymous part of VmRSS (heap, stacks), the rest being mapped files (the binary)
+	AnonKiB int64
 }
 
-// readProc reads /proc/<pid>/stat and /proc/<pid>/status ("self" for this process).
-func readProc(pid string) (procSample, error) {
-	var p procSample
+// ReadProc reads /proc/<pid>/stat and /proc/<pid>/status ("self" for this process).
+func ReadProc(pid string) (ProcSample, error) {
+	var p ProcSample
 	stat, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
 		return p, err
@@ -37,6 +39,8 @@ func readProc(pid string) (procSample, error) {
 			p.RSSKiB, err = kib(v)
 		} else if v, ok := strings.CutPrefix(s.Text(), "VmHWM:"); ok {
 			p.HWMKiB, err = kib(v)
+		} else if v, ok := strings.CutPrefix(s.Text(), "RssAnon:"); ok {
+			p.AnonKiB, err = kib(v)
 		}
 		if err != nil {
 			return p, fmt.Errorf("/proc/%s/status: %w", pid, err)
@@ -73,10 +77,10 @@ func kib(v string) (int64, error) {
 	return strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 }
 
-// clockTicks is the kernel's clock tick (USER_HZ) in Hz, from `getconf CLK_TCK`, with where it
+// ClockTicks is the kernel's clock tick (USER_HZ) in Hz, from `getconf CLK_TCK`, with where it
 // came from. Without getconf it is assumed to be 100, the value on every Linux architecture
 // lanyard targets.
-func clockTicks() (int64, string) {
+func ClockTicks() (int64, string) {
 	out, err := exec.Command("getconf", "CLK_TCK").Output()
 	if err == nil {
 		if hz, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err == nil && hz > 0 {

@@ -1,0 +1,106 @@
+package budget
+
+import (
+	"bytes"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestReplaceBlock(t *testing.T) {
+	doc := []byte("# Performance\n\nintro\n\n" + BeginMarker + "\nold table\n" + EndMarker + "\n\n## Next\n")
+	out, err := ReplaceBlock(doc, []byte("\nnew table\n\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "# Performance\n\nintro\n\n" + BeginMarker + "\nnew table\n" + EndMarker + "\n\n## Next\n"; string(out) != want {
+		t.Errorf("got\n%s\nwant\n%s", out, want)
+	}
+	for _, bad := range []string{"no markers", EndMarker + BeginMarker, BeginMarker + BeginMarker + EndMarker} {
+		if _, err := ReplaceBlock([]byte(bad), []byte("x")); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+func TestThousands(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 20000: "20,000", 1234567: "1,234,567", -1000: "-1,000"} {
+		if got := thousands(n); got != want {
+			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// TestTable renders a report with made-up figures: a heading and five rows per size, the large
+// pod where measured, ratios and verdicts against the budget.
+func TestTable(t *testing.T) {
+	figures := func(cpu time.Duration, perSecond float64, p99 time.Duration) Figures {
+		f := Figures{Requests: 100, Patched: 100, CPUPerRequest: cpu, PerSecond: perSecond}
+		f.Latencies.P99 = p99
+		return f
+	}
+	rep := &Report{Plan: DefaultPlan(), ClockTicks: 100, Sizes: []Size{
+		{N: 1000, CatchUp: figures(0, 500, 3*time.Millisecond), CatchUpToWrite: 1000, CatchUpWritten: 400,
+			Typical:       Pair{Lanyard: figures(120*time.Microsecond, 8000, 0), Floor: figures(100*time.Microsecond, 10000, 0)},
+			Large:         &Pair{Lanyard: figures(2*time.Millisecond, 100, 0), Floor: figures(time.Millisecond, 200, 0)},
+			Steady:        Pair{Lanyard: figures(0, 500, 2*time.Millisecond), Floor: figures(0, 500, 2*time.Millisecond)},
+			LanyardMemory: Memory{AfterRuns: 40 << 10, Idle: 40 << 10, Peak: 50 << 10}, FloorMemory: Memory{AfterRuns: 16 << 10, Idle: 16 << 10, Peak: 20 << 10}},
+		{N: 20000, CatchUp: figures(0, 500, time.Millisecond), CatchUpToWrite: 19000,
+			Typical:       Pair{Lanyard: figures(100*time.Microsecond, 8000, 0), Floor: figures(100*time.Microsecond, 8000, 0)},
+			Steady:        Pair{Lanyard: figures(0, 500, time.Millisecond), Floor: figures(0, 500, time.Millisecond)},
+			LanyardMemory: Memory{AfterRuns: 40 << 10, Idle: 40 << 10, Peak: 50 << 10}, FloorMemory: Memory{Idle: 16 << 10}},
+	}}
+	rows := rep.Rows()
+	if len(rows) != 6+1+5+1 {
+		t.Fatalf("%d rows: %+v", len(rows), rows)
+	}
+	want := map[string]string{
+		"CPU per admission, typical pod, 8 workers":              "≤ 1.3 × floor: met",
+		"CPU per admission, large pod (20 × 200 env), 4 workers": "≤ 1.5 × floor: **not met**",
+		"throughput, typical pod, 8 workers":                     "≥ 0.75 × floor: met",
+		"p99 at 500 req/s, typical pod, steady":                  "≤ 1.2 × floor: met",
+	}
+	for _, row := range rows[:7] {
+		if w, ok := want[row.Figure]; ok && row.Budget != w {
+			t.Errorf("%s: budget %q, want %q", row.Figure, row.Budget, w)
+		}
+	}
+	if got := rows[5].Ratio; got != "1.50" {
+		t.Errorf("catch-up ratio %s, want 1.50 (against the floor's steady p99)", got)
+	}
+	if rows[6].Budget != "—" || rows[12].Budget != "≤ 50 MiB: met" {
+		t.Errorf("RSS budgets %q, %q", rows[6].Budget, rows[12].Budget)
+	}
+	if len(rep.Problems()) != 0 {
+		t.Errorf("problems: %v", rep.Problems())
+	}
+	var md bytes.Buffer
+	rep.WriteMarkdown(&md, Facts{Command: "go run ./bench/suite", Date: time.Unix(0, 0), CPUs: 2, CPUModel: "cpu", GoVersion: "go1", LanyardVersion: "v1"})
+	for _, row := range rows {
+		if !strings.Contains(md.String(), "| "+row.Figure+" |") {
+			t.Errorf("row %q not in\n%s", row.Figure, md.String())
+		}
+	}
+	rep.Sizes[1].Steady.Lanyard.Patched = 99
+	if p := rep.Problems(); len(p) != 1 || !strings.Contains(p[0], "N = 20000, lanyard, typical pod, open loop") {
+		t.Errorf("problems: %v", p)
+	}
+}
+
+func TestDeploymentEnv(t *testing.T) {
+	env, err := DeploymentEnv(filepath.Join("..", "..", "deploy", "base", "deployment.yaml"), "lanyard")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, "GOMEMLIMIT=") && e != "GOMEMLIMIT=" }) {
+		t.Errorf("no GOMEMLIMIT from limits.memory in %v", env)
+	}
+	if slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, "POD_NAMESPACE=") }) {
+		t.Errorf("a value from the pod in %v", env)
+	}
+	if _, err := DeploymentEnv(filepath.Join("..", "..", "deploy", "base", "deployment.yaml"), "nope"); err == nil {
+		t.Error("no error for a missing container")
+	}
+}
