@@ -213,7 +213,7 @@ func TestSchemaRejectsMalformedAssociations(t *testing.T) {
 			Pull:     v1alpha1.PullMethod{ImagePullSecret: &v1alpha1.SecretReference{Name: "s"}, NodeIdentity: &v1alpha1.NodeIdentityPull{}}}}
 		err := k8s.Create(ctx(t), ra)
 		require.Error(t, err)
-		assert.Contains(t, err.Error(), "exactly one of imagePullSecret or nodeIdentity must be set")
+		assert.Contains(t, err.Error(), "exactly one of imagePullSecret, nodeIdentity or serviceAccountToken must be set")
 	})
 }
 

@@ -53,12 +53,24 @@ type GCP struct {
 	TokenExpirationSeconds   int64
 }
 
+// PullPath is how the images of a registry grant are pulled.
+type PullPath string
+
+// Pull paths of a RegistryAttachment.
+const (
+	PullImagePullSecret     PullPath = "imagePullSecret"
+	PullNodeIdentity        PullPath = "nodeIdentity"
+	PullServiceAccountToken PullPath = "serviceAccountToken"
+)
+
 // RegistryGrant is a RegistryAttachment that applies to the pod: at least one of its images is
 // hosted on the attached registry.
 type RegistryGrant struct {
 	Attachment string
 	Registry   string
-	// PullSecret is the imagePullSecret to add; empty for a nodeIdentity attachment.
+	// Path is the attachment's pull method.
+	Path PullPath
+	// PullSecret is the imagePullSecret to add; empty for the other pull paths.
 	PullSecret string
 	// Duplicate is set when an earlier grant already adds the same PullSecret.
 	Duplicate bool
@@ -83,6 +95,9 @@ const (
 	CodeAzureTenantMissing      = "AzureTenantMissing"
 	CodeUnattachedRegistry      = "UnattachedRegistry"
 	CodeInvalidAttachment       = "InvalidAttachment"
+	// CodeCredentialProviderAnnotations: a serviceAccountToken attachment applies, and the pod's
+	// ServiceAccount lacks an annotation the registry's kubelet credential provider needs.
+	CodeCredentialProviderAnnotations = "CredentialProviderAnnotations"
 )
 
 // Issue is something resolution noticed about a pod's policy.

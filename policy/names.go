@@ -71,6 +71,32 @@ const (
 // DefaultServiceAccountName is the ServiceAccount of a pod whose spec names none.
 const DefaultServiceAccountName = "default"
 
+// ServiceAccount annotations the kubelet image credential providers read when they pull with the
+// pod's ServiceAccount token (KEP-4412), checked in the providers' sources:
+//   - ACR, kubernetes-sigs/cloud-provider-azure pkg/credentialprovider/consts.go (clientIDAnnotation,
+//     tenantIDAnnotation) and azure_credentials.go: both required, non-empty, or the pull fails;
+//   - ECR, kubernetes/cloud-provider-aws cmd/ecr-credential-provider/main.go
+//     (buildCredentialsProvider): the role to assume; without it the provider's AWS_ECR_ROLE_ARN
+//     environment variable, else no ServiceAccount-token credentials;
+//   - GCR and Artifact Registry, kubernetes/cloud-provider-gcp pkg/gcpcredential/gcpcredential.go
+//     (EnableWIImagePullAnnotation): must be "true", otherwise the node's service account pulls.
+const (
+	ACRClientIDAnnotation           = "kubernetes.azure.com/acr-client-id"
+	ACRTenantIDAnnotation           = "kubernetes.azure.com/acr-tenant-id"
+	ECRRoleARNAnnotation            = "eks.amazonaws.com/ecr-role-arn"
+	GCPEnableWIImagePullAnnotation  = "iam.gke.io/enable-wi-image-pull"
+	gcpEnableWIImagePullAnnotationV = "true"
+)
+
+// CredentialProviderAnnotations are the ServiceAccount annotations of every credential provider
+// above (what a cache of ServiceAccounts must keep).
+var CredentialProviderAnnotations = []string{ACRClientIDAnnotation, ACRTenantIDAnnotation, ECRRoleARNAnnotation, GCPEnableWIImagePullAnnotation}
+
+// SelectorWarning is said of an IdentityAssociation whose namespaceSelector reads labels users can
+// set (admission warning, lanyard check).
+const SelectorWarning = "spec.namespaceSelector selects namespaces by labels: whoever can label a namespace can obtain this identity for its ServiceAccounts; " +
+	"prefer a namespace name or glob (spec.namespace: team-*), or select on kubernetes.io/metadata.name, which the API server sets"
+
 // SystemNamespaces are never mutated, whatever their labels say.
 var SystemNamespaces = []string{"kube-system", "kube-public", "kube-node-lease"}
 

@@ -21,9 +21,15 @@ type Reader interface {
 	// Namespace returns a namespace's metadata.
 	Namespace(ctx context.Context, name string) (*metav1.ObjectMeta, error)
 	// ServiceAccount returns a ServiceAccount's metadata (nil when it does not exist; lanyard never
-	// needs its secrets) and every IdentityAssociation naming it. Both come from one call so that
-	// a reader that must go to the API server on a cache miss does so once.
+	// needs its secrets) and every IdentityAssociation naming it exactly (exact namespace and
+	// name). Both come from one call so that a reader that must go to the API server on a cache
+	// miss does so once.
 	ServiceAccount(ctx context.Context, namespace, name string) (*metav1.ObjectMeta, []*v1alpha1.IdentityAssociation, error)
+	// BroadAssociations returns the IdentityAssociations with a broad subject (a '*' in either
+	// name, or a namespaceSelector) that may match ServiceAccounts of the namespace: at least
+	// every one that does; the resolver matches them. It is called only for ServiceAccounts no
+	// association names exactly.
+	BroadAssociations(ctx context.Context, namespace string) ([]*v1alpha1.IdentityAssociation, error)
 	// RegistryAttachments returns every registry attachment.
 	RegistryAttachments(ctx context.Context) ([]*v1alpha1.RegistryAttachment, error)
 }
@@ -89,10 +95,46 @@ func (r *Resolver) Resolve(ctx context.Context, s Subject) (*Applied, error) {
 	if err != nil {
 		return nil, fmt.Errorf("looking up ServiceAccount %s/%s and its IdentityAssociations: %w", s.Namespace, sa, err)
 	}
+	// The namespace is read at most once, and only when something needs its labels.
+	var (
+		nsMeta   *metav1.ObjectMeta
+		nsLoaded bool
+	)
+	namespaceLabels := func() (map[string]string, error) {
+		if !nsLoaded {
+			if nsMeta, err = r.reader.Namespace(ctx, s.Namespace); err != nil {
+				return nil, fmt.Errorf("looking up Namespace %s: %w", s.Namespace, err)
+			}
+			nsLoaded = true
+		}
+		if nsMeta == nil {
+			return nil, nil
+		}
+		return nsMeta.Labels, nil
+	}
+	level := v1alpha1.ExactSubject
+	if len(associations) == 0 {
+		// Broad subjects are looked at only when no association names the ServiceAccount exactly:
+		// the common case stays one map lookup.
+		broad, err := r.reader.BroadAssociations(ctx, s.Namespace)
+		if err != nil {
+			return nil, fmt.Errorf("looking up IdentityAssociations with broad subjects for namespace %s: %w", s.Namespace, err)
+		}
+		if len(broad) > 0 {
+			var nsLabels map[string]string
+			if needsLabels(broad) {
+				if nsLabels, err = namespaceLabels(); err != nil {
+					return nil, err
+				}
+			}
+			associations, level = MostSpecific(broad, s.Namespace, nsLabels, sa)
+		}
+	}
+	saAnnotations := saMeta
 	if !r.opts.CompatAnnotations {
 		saMeta = nil // its annotations mean nothing then
 	}
-	if err := r.resolveIdentity(out, associations, saMeta); err != nil {
+	if err := r.resolveIdentity(out, associations, level, saMeta); err != nil {
 		return nil, err
 	}
 	if r.opts.CompatAnnotations && s.AzureUseLabel && out.Identity.Azure == nil && !out.hasIssue(CodeConflictingAssociations) {
@@ -108,22 +150,48 @@ func (r *Resolver) Resolve(ctx context.Context, s Subject) (*Applied, error) {
 	if len(attachments) > 0 || len(s.Images) > 0 {
 		var nsLabels map[string]string
 		if len(attachments) > 0 {
-			ns, err := r.reader.Namespace(ctx, s.Namespace)
-			if err != nil {
-				return nil, fmt.Errorf("looking up Namespace %s: %w", s.Namespace, err)
-			}
-			if ns != nil {
-				nsLabels = ns.Labels
+			if nsLabels, err = namespaceLabels(); err != nil {
+				return nil, err
 			}
 		}
-		if err := resolveRegistries(out, attachments, nsLabels, s.Images); err != nil {
+		if err := resolveRegistries(out, attachments, nsLabels, s.Images, saAnnotations); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-func (r *Resolver) resolveIdentity(out *Applied, associations []*v1alpha1.IdentityAssociation, sa *metav1.ObjectMeta) error {
+// needsLabels reports whether any association selects namespaces by label.
+func needsLabels(ias []*v1alpha1.IdentityAssociation) bool {
+	for _, ia := range ias {
+		if ia.Spec.NamespaceSelector != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// MostSpecific returns the associations among ias that match ServiceAccount serviceAccount of
+// namespace (labels nsLabels) with the highest specificity, and that specificity; more than one
+// is a conflict. None match: nil, NoMatch.
+func MostSpecific(ias []*v1alpha1.IdentityAssociation, namespace string, nsLabels map[string]string, serviceAccount string) ([]*v1alpha1.IdentityAssociation, v1alpha1.Specificity) {
+	var (
+		best  []*v1alpha1.IdentityAssociation
+		level = v1alpha1.NoMatch
+	)
+	for _, ia := range ias {
+		switch m := ia.Spec.Match(namespace, nsLabels, serviceAccount); {
+		case m == v1alpha1.NoMatch || m < level:
+		case m > level:
+			best, level = append(best[:0:0], ia), m
+		default:
+			best = append(best, ia)
+		}
+	}
+	return best, level
+}
+
+func (r *Resolver) resolveIdentity(out *Applied, associations []*v1alpha1.IdentityAssociation, level v1alpha1.Specificity, sa *metav1.ObjectMeta) error {
 	hasCompat := sa != nil && (sa.Annotations[r.eks.RoleARN] != "" || sa.Annotations[AzureClientID] != "")
 	switch len(associations) {
 	case 0:
@@ -154,9 +222,15 @@ func (r *Resolver) resolveIdentity(out *Applied, associations []*v1alpha1.Identi
 			names[i] = ia.Name
 		}
 		sort.Strings(names)
+		if level == v1alpha1.ExactSubject {
+			out.addIssue(SeverityError, CodeConflictingAssociations, fmt.Sprintf(
+				"IdentityAssociations %s claim the same ServiceAccount %s/%s: no identity is injected until only one remains",
+				strings.Join(names, " and "), out.Namespace, out.ServiceAccountName))
+			return nil
+		}
 		out.addIssue(SeverityError, CodeConflictingAssociations, fmt.Sprintf(
-			"IdentityAssociations %s claim the same ServiceAccount %s/%s: no identity is injected until only one remains",
-			strings.Join(names, " and "), out.Namespace, out.ServiceAccountName))
+			"IdentityAssociations %s match ServiceAccount %s/%s equally specifically (%s): no identity is injected until one is more specific or only one remains",
+			strings.Join(names, " and "), out.Namespace, out.ServiceAccountName, level))
 		return nil
 	}
 	if az := out.Identity.Azure; az != nil && az.TenantID == "" {
@@ -351,7 +425,7 @@ func LenientEKSExpiration(where, value string) (int64, string) {
 	return secs, ""
 }
 
-func resolveRegistries(out *Applied, attachments []*v1alpha1.RegistryAttachment, nsLabels map[string]string, images []string) error {
+func resolveRegistries(out *Applied, attachments []*v1alpha1.RegistryAttachment, nsLabels map[string]string, images []string, sa *metav1.ObjectMeta) error {
 	type imageHost struct {
 		host    string // "" when the reference does not parse
 		covered bool
@@ -390,8 +464,13 @@ func resolveRegistries(out *Applied, attachments []*v1alpha1.RegistryAttachment,
 		if len(served) == 0 {
 			continue
 		}
-		grant := RegistryGrant{Attachment: ra.Name, Registry: ra.Spec.Registry, Images: served}
+		grant := RegistryGrant{Attachment: ra.Name, Registry: ra.Spec.Registry, Images: served, Path: PullNodeIdentity}
+		if ra.Spec.Pull.ServiceAccountToken != nil {
+			grant.Path = PullServiceAccountToken
+			checkProviderAnnotations(out, ra.Name, served, sa)
+		}
 		if s := ra.Spec.Pull.ImagePullSecret; s != nil {
+			grant.Path = PullImagePullSecret
 			grant.PullSecret = s.Name
 			for _, earlier := range out.Registries {
 				if earlier.PullSecret == s.Name {
@@ -421,6 +500,56 @@ func resolveRegistries(out *Applied, attachments []*v1alpha1.RegistryAttachment,
 			images[i], cloud, h.host, out.Namespace, out.ServiceAccountName))
 	}
 	return nil
+}
+
+// checkProviderAnnotations warns when the pod's ServiceAccount lacks an annotation the kubelet
+// credential provider of the served images' cloud needs to pull with its token (see
+// ACRClientIDAnnotation for where the keys come from). Images on no known cloud registry are not
+// checked: their provider is unknown.
+func checkProviderAnnotations(out *Applied, attachment string, images []string, sa *metav1.ObjectMeta) {
+	var ann map[string]string
+	if sa != nil {
+		ann = sa.Annotations
+	}
+	seen := map[imagehost.Cloud]bool{}
+	for _, image := range images {
+		host, err := imagehost.Host(image)
+		if err != nil {
+			continue
+		}
+		cloud := imagehost.CloudRegistry(host)
+		if cloud == imagehost.CloudNone || seen[cloud] {
+			continue
+		}
+		seen[cloud] = true
+		var missing []string
+		consequence := ""
+		switch cloud {
+		case imagehost.CloudAzure:
+			for _, k := range []string{ACRClientIDAnnotation, ACRTenantIDAnnotation} {
+				if ann[k] == "" {
+					missing = append(missing, k)
+				}
+			}
+			consequence = "the ACR credential provider fails the pull"
+		case imagehost.CloudAWS:
+			if ann[ECRRoleARNAnnotation] == "" {
+				missing = append(missing, ECRRoleARNAnnotation)
+			}
+			consequence = "the ECR credential provider has no role to assume unless it is configured with AWS_ECR_ROLE_ARN"
+		case imagehost.CloudGCP:
+			if ann[GCPEnableWIImagePullAnnotation] != gcpEnableWIImagePullAnnotationV {
+				missing = append(missing, GCPEnableWIImagePullAnnotation+`: "true"`)
+			}
+			consequence = "the GCP credential provider pulls with the node's service account instead"
+		}
+		if len(missing) == 0 {
+			continue
+		}
+		out.addIssue(SeverityWarning, CodeCredentialProviderAnnotations, fmt.Sprintf(
+			"RegistryAttachment %s pulls %s with the pod's ServiceAccount token, but ServiceAccount %s/%s lacks annotation %s: %s",
+			attachment, image, out.Namespace, out.ServiceAccountName, strings.Join(missing, " and "), consequence))
+	}
 }
 
 func appliesTo(ra *v1alpha1.RegistryAttachment, nsLabels map[string]string, serviceAccount string) bool {

@@ -53,6 +53,14 @@ func (r *testReader) ServiceAccount(ctx context.Context, namespace, name string)
 	return r.Static.ServiceAccount(ctx, namespace, name)
 }
 
+func (r *testReader) BroadAssociations(ctx context.Context, namespace string) ([]*v1alpha1.IdentityAssociation, error) {
+	r.calls["BroadAssociations"] = append(r.calls["BroadAssociations"], namespace)
+	if r.failOn == "BroadAssociations" {
+		return nil, errLookup
+	}
+	return r.Static.BroadAssociations(ctx, namespace)
+}
+
 func (r *testReader) RegistryAttachments(ctx context.Context) ([]*v1alpha1.RegistryAttachment, error) {
 	r.calls["RegistryAttachments"] = append(r.calls["RegistryAttachments"], "")
 	if r.failOn == "RegistryAttachments" {
@@ -77,6 +85,16 @@ func secretAttachment(name, registry, secret string) *v1alpha1.RegistryAttachmen
 		Spec: v1alpha1.RegistryAttachmentSpec{
 			Registry: registry,
 			Pull:     v1alpha1.PullMethod{ImagePullSecret: &v1alpha1.SecretReference{Name: secret}},
+		},
+	}
+}
+
+func tokenAttachment(name, registry string) *v1alpha1.RegistryAttachment {
+	return &v1alpha1.RegistryAttachment{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: v1alpha1.RegistryAttachmentSpec{
+			Registry: registry,
+			Pull:     v1alpha1.PullMethod{ServiceAccountToken: &v1alpha1.ServiceAccountTokenPull{}},
 		},
 	}
 }
@@ -434,17 +452,18 @@ func TestResolveRegistries(t *testing.T) {
 	}
 	const ecrImage = "111122223333.dkr.ecr.us-west-2.amazonaws.com/app:v1"
 	tests := map[string]struct {
-		nsLabels    map[string]string // nil: namespace not described
-		attachments []*v1alpha1.RegistryAttachment
-		images      []string
-		want        []policy.RegistryGrant
-		wantIssues  []policy.Issue
+		nsLabels      map[string]string // nil: namespace not described
+		saAnnotations map[string]string // nil: ServiceAccount not described
+		attachments   []*v1alpha1.RegistryAttachment
+		images        []string
+		want          []policy.RegistryGrant
+		wantIssues    []policy.Issue
 	}{
 		"namespace selector matches the namespace labels": {
 			nsLabels:    map[string]string{"team": "payments"},
 			attachments: []*v1alpha1.RegistryAttachment{withSelector(secretAttachment("acr", "myacr.azurecr.io", "acr-pull"), &metav1.LabelSelector{MatchLabels: map[string]string{"team": "payments"}})},
 			images:      []string{"myacr.azurecr.io/api:v1"},
-			want:        []policy.RegistryGrant{{Attachment: "acr", Registry: "myacr.azurecr.io", PullSecret: "acr-pull", Images: []string{"myacr.azurecr.io/api:v1"}}},
+			want:        []policy.RegistryGrant{{Attachment: "acr", Registry: "myacr.azurecr.io", Path: policy.PullImagePullSecret, PullSecret: "acr-pull", Images: []string{"myacr.azurecr.io/api:v1"}}},
 		},
 		"namespace selector does not match": {
 			nsLabels:    map[string]string{"team": "web"},
@@ -460,12 +479,12 @@ func TestResolveRegistries(t *testing.T) {
 		"empty selector matches an undescribed namespace": {
 			attachments: []*v1alpha1.RegistryAttachment{withSelector(secretAttachment("internal", "registry.example.com", "pull"), &metav1.LabelSelector{})},
 			images:      []string{"registry.example.com/api"},
-			want:        []policy.RegistryGrant{{Attachment: "internal", Registry: "registry.example.com", PullSecret: "pull", Images: []string{"registry.example.com/api"}}},
+			want:        []policy.RegistryGrant{{Attachment: "internal", Registry: "registry.example.com", Path: policy.PullImagePullSecret, PullSecret: "pull", Images: []string{"registry.example.com/api"}}},
 		},
 		"serviceAccountNames includes the pod's": {
 			attachments: []*v1alpha1.RegistryAttachment{withSAs(secretAttachment("internal", "registry.example.com", "pull"), "other", "app")},
 			images:      []string{"registry.example.com/api"},
-			want:        []policy.RegistryGrant{{Attachment: "internal", Registry: "registry.example.com", PullSecret: "pull", Images: []string{"registry.example.com/api"}}},
+			want:        []policy.RegistryGrant{{Attachment: "internal", Registry: "registry.example.com", Path: policy.PullImagePullSecret, PullSecret: "pull", Images: []string{"registry.example.com/api"}}},
 		},
 		"serviceAccountNames excludes the pod's": {
 			attachments: []*v1alpha1.RegistryAttachment{withSAs(secretAttachment("internal", "registry.example.com", "pull"), "other")},
@@ -474,7 +493,7 @@ func TestResolveRegistries(t *testing.T) {
 		"glob over ECR hosts": {
 			attachments: []*v1alpha1.RegistryAttachment{secretAttachment("ecr", "*.dkr.ecr.us-west-2.amazonaws.com", "ecr-pull")},
 			images:      []string{ecrImage, "docker.io/library/nginx"},
-			want:        []policy.RegistryGrant{{Attachment: "ecr", Registry: "*.dkr.ecr.us-west-2.amazonaws.com", PullSecret: "ecr-pull", Images: []string{ecrImage}}},
+			want:        []policy.RegistryGrant{{Attachment: "ecr", Registry: "*.dkr.ecr.us-west-2.amazonaws.com", Path: policy.PullImagePullSecret, PullSecret: "ecr-pull", Images: []string{ecrImage}}},
 		},
 		"the same secret from two attachments is added once": {
 			attachments: []*v1alpha1.RegistryAttachment{
@@ -483,19 +502,19 @@ func TestResolveRegistries(t *testing.T) {
 			},
 			images: []string{"two.example.com/x", "one.example.com/y"},
 			want: []policy.RegistryGrant{
-				{Attachment: "a-first", Registry: "one.example.com", PullSecret: "shared", Images: []string{"one.example.com/y"}},
-				{Attachment: "b-second", Registry: "two.example.com", PullSecret: "shared", Duplicate: true, Images: []string{"two.example.com/x"}},
+				{Attachment: "a-first", Registry: "one.example.com", Path: policy.PullImagePullSecret, PullSecret: "shared", Images: []string{"one.example.com/y"}},
+				{Attachment: "b-second", Registry: "two.example.com", Path: policy.PullImagePullSecret, PullSecret: "shared", Duplicate: true, Images: []string{"two.example.com/x"}},
 			},
 		},
 		"node identity grant has no pull secret": {
 			attachments: []*v1alpha1.RegistryAttachment{nodeAttachment("acr", "myacr.azurecr.io")},
 			images:      []string{"myacr.azurecr.io/api:v1", "myacr.azurecr.io/worker@sha256:abcdef"},
-			want:        []policy.RegistryGrant{{Attachment: "acr", Registry: "myacr.azurecr.io", Images: []string{"myacr.azurecr.io/api:v1", "myacr.azurecr.io/worker@sha256:abcdef"}}},
+			want:        []policy.RegistryGrant{{Attachment: "acr", Registry: "myacr.azurecr.io", Path: policy.PullNodeIdentity, Images: []string{"myacr.azurecr.io/api:v1", "myacr.azurecr.io/worker@sha256:abcdef"}}},
 		},
 		"unparseable images are ignored": {
 			attachments: []*v1alpha1.RegistryAttachment{secretAttachment("acr", "myacr.azurecr.io", "acr-pull")},
 			images:      []string{"", "myacr.azurecr.io/api v1", "https://gcr.io/x", "myacr.azurecr.io/api:v1"},
-			want:        []policy.RegistryGrant{{Attachment: "acr", Registry: "myacr.azurecr.io", PullSecret: "acr-pull", Images: []string{"myacr.azurecr.io/api:v1"}}},
+			want:        []policy.RegistryGrant{{Attachment: "acr", Registry: "myacr.azurecr.io", Path: policy.PullImagePullSecret, PullSecret: "acr-pull", Images: []string{"myacr.azurecr.io/api:v1"}}},
 		},
 		"an unattached cloud image is reported once": {
 			images: []string{"gcr.io/p/app:v1", "gcr.io/p/app:v1", "nginx", "quay.io/x/y"},
@@ -517,6 +536,52 @@ func TestResolveRegistries(t *testing.T) {
 			wantIssues: []policy.Issue{{Severity: policy.SeverityWarning, Code: policy.CodeInvalidAttachment,
 				Message: `RegistryAttachment broken: spec.registry "https://registry.example.com": `}},
 		},
+		"service account token grant for ACR with both annotations": {
+			saAnnotations: map[string]string{policy.ACRClientIDAnnotation: clientID, policy.ACRTenantIDAnnotation: tenantID},
+			attachments:   []*v1alpha1.RegistryAttachment{tokenAttachment("acr", "myacr.azurecr.io")},
+			images:        []string{"myacr.azurecr.io/api:v1"},
+			want:          []policy.RegistryGrant{{Attachment: "acr", Registry: "myacr.azurecr.io", Path: policy.PullServiceAccountToken, Images: []string{"myacr.azurecr.io/api:v1"}}},
+		},
+		"service account token grant for ACR without the tenant annotation warns": {
+			saAnnotations: map[string]string{policy.ACRClientIDAnnotation: clientID},
+			attachments:   []*v1alpha1.RegistryAttachment{tokenAttachment("acr", "myacr.azurecr.io")},
+			images:        []string{"myacr.azurecr.io/api:v1"},
+			want:          []policy.RegistryGrant{{Attachment: "acr", Registry: "myacr.azurecr.io", Path: policy.PullServiceAccountToken, Images: []string{"myacr.azurecr.io/api:v1"}}},
+			wantIssues: []policy.Issue{{Severity: policy.SeverityWarning, Code: policy.CodeCredentialProviderAnnotations,
+				Message: "RegistryAttachment acr pulls myacr.azurecr.io/api:v1 with the pod's ServiceAccount token, but ServiceAccount ns/app lacks annotation kubernetes.azure.com/acr-tenant-id: the ACR credential provider fails the pull"}},
+		},
+		"service account token grant for ECR without a role warns": {
+			attachments: []*v1alpha1.RegistryAttachment{tokenAttachment("ecr", "*.dkr.ecr.us-west-2.amazonaws.com")},
+			images:      []string{ecrImage},
+			want:        []policy.RegistryGrant{{Attachment: "ecr", Registry: "*.dkr.ecr.us-west-2.amazonaws.com", Path: policy.PullServiceAccountToken, Images: []string{ecrImage}}},
+			wantIssues: []policy.Issue{{Severity: policy.SeverityWarning, Code: policy.CodeCredentialProviderAnnotations,
+				Message: "lacks annotation eks.amazonaws.com/ecr-role-arn: the ECR credential provider has no role to assume unless it is configured with AWS_ECR_ROLE_ARN"}},
+		},
+		"service account token grant for ECR with a role": {
+			saAnnotations: map[string]string{policy.ECRRoleARNAnnotation: "arn:aws:iam::111122223333:role/pull"},
+			attachments:   []*v1alpha1.RegistryAttachment{tokenAttachment("ecr", "*.dkr.ecr.us-west-2.amazonaws.com")},
+			images:        []string{ecrImage},
+			want:          []policy.RegistryGrant{{Attachment: "ecr", Registry: "*.dkr.ecr.us-west-2.amazonaws.com", Path: policy.PullServiceAccountToken, Images: []string{ecrImage}}},
+		},
+		"service account token grant for Artifact Registry needs the opt-in set to true": {
+			saAnnotations: map[string]string{policy.GCPEnableWIImagePullAnnotation: "yes"},
+			attachments:   []*v1alpha1.RegistryAttachment{tokenAttachment("gar", "us-docker.pkg.dev")},
+			images:        []string{"us-docker.pkg.dev/p/r/app:v1"},
+			want:          []policy.RegistryGrant{{Attachment: "gar", Registry: "us-docker.pkg.dev", Path: policy.PullServiceAccountToken, Images: []string{"us-docker.pkg.dev/p/r/app:v1"}}},
+			wantIssues: []policy.Issue{{Severity: policy.SeverityWarning, Code: policy.CodeCredentialProviderAnnotations,
+				Message: `lacks annotation iam.gke.io/enable-wi-image-pull: "true": the GCP credential provider pulls with the node's service account instead`}},
+		},
+		"service account token grant for Artifact Registry with the opt-in": {
+			saAnnotations: map[string]string{policy.GCPEnableWIImagePullAnnotation: "true"},
+			attachments:   []*v1alpha1.RegistryAttachment{tokenAttachment("gar", "us-docker.pkg.dev")},
+			images:        []string{"us-docker.pkg.dev/p/r/app:v1"},
+			want:          []policy.RegistryGrant{{Attachment: "gar", Registry: "us-docker.pkg.dev", Path: policy.PullServiceAccountToken, Images: []string{"us-docker.pkg.dev/p/r/app:v1"}}},
+		},
+		"service account token grant for a registry of no known cloud is not checked": {
+			attachments: []*v1alpha1.RegistryAttachment{tokenAttachment("internal", "registry.example.com")},
+			images:      []string{"registry.example.com/api"},
+			want:        []policy.RegistryGrant{{Attachment: "internal", Registry: "registry.example.com", Path: policy.PullServiceAccountToken, Images: []string{"registry.example.com/api"}}},
+		},
 		"an attachment serving none of the images gives no grant": {
 			attachments: []*v1alpha1.RegistryAttachment{secretAttachment("acr", "myacr.azurecr.io", "acr-pull")},
 			images:      []string{"other.azurecr.io/api"},
@@ -532,6 +597,9 @@ func TestResolveRegistries(t *testing.T) {
 			}
 			for _, ra := range tc.attachments {
 				s.AddRegistryAttachment(ra)
+			}
+			if tc.saAnnotations != nil {
+				s.AddServiceAccount(&metav1.ObjectMeta{Namespace: "ns", Name: "app", Annotations: tc.saAnnotations})
 			}
 			applied, err := policy.NewResolver(s, policy.Options{}).Resolve(context.Background(), policy.Subject{Namespace: "ns", ServiceAccountName: "app", Images: tc.images})
 			require.NoError(t, err)

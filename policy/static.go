@@ -66,14 +66,51 @@ func (s *Static) ServiceAccount(_ context.Context, namespace, name string) (*met
 	return s.serviceAccounts[namespace+"/"+name], s.AssociationsFor(namespace, name), nil
 }
 
-// AssociationsFor returns the associations naming namespace/serviceAccount.
+// AssociationsFor returns the associations naming namespace/serviceAccount exactly.
 func (s *Static) AssociationsFor(namespace, serviceAccount string) []*v1alpha1.IdentityAssociation {
 	var out []*v1alpha1.IdentityAssociation
 	for _, ia := range s.associations {
-		if ia.Spec.Namespace == namespace && ia.Spec.ServiceAccountName == serviceAccount {
+		if ia.Spec.Exact() && ia.Spec.Namespace == namespace && ia.Spec.ServiceAccountName == serviceAccount {
 			out = append(out, ia)
 		}
 	}
+	return out
+}
+
+// BroadAssociations implements Reader: every association with a broad subject.
+func (s *Static) BroadAssociations(context.Context, string) ([]*v1alpha1.IdentityAssociation, error) {
+	var out []*v1alpha1.IdentityAssociation
+	for _, ia := range s.associations {
+		if !ia.Spec.Exact() {
+			out = append(out, ia)
+		}
+	}
+	return out, nil
+}
+
+// NamespaceLabels returns a described namespace's labels (nil when not described).
+func (s *Static) NamespaceLabels(name string) map[string]string {
+	if m := s.namespaces[name]; m != nil {
+		return m.Labels
+	}
+	return nil
+}
+
+// ServiceAccountRef names a described ServiceAccount.
+type ServiceAccountRef struct{ Namespace, Name string }
+
+// AllServiceAccounts returns every described ServiceAccount, sorted by namespace and name.
+func (s *Static) AllServiceAccounts() []ServiceAccountRef {
+	out := make([]ServiceAccountRef, 0, len(s.serviceAccounts))
+	for _, m := range s.serviceAccounts {
+		out = append(out, ServiceAccountRef{m.Namespace, m.Name})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Namespace != out[j].Namespace {
+			return out[i].Namespace < out[j].Namespace
+		}
+		return out[i].Name < out[j].Name
+	})
 	return out
 }
 
@@ -97,22 +134,28 @@ func (s *Static) HasServiceAccount(namespace, name string) bool {
 	return s.serviceAccounts[namespace+"/"+name] != nil
 }
 
-// Conflict is a ServiceAccount claimed by more than one IdentityAssociation.
+// Conflict is a subject claimed by more than one IdentityAssociation (identical subjects: what
+// the validating webhook rejects).
 type Conflict struct {
 	Namespace, ServiceAccountName string
+	// Subject describes the subject ("shop/web", "ci-*/*", "(namespaces selected by team=a)/*").
+	Subject string
+	// Exact is set when the subject names one ServiceAccount (Namespace/ServiceAccountName).
+	Exact bool
 	// Associations are the names of the claiming associations, sorted.
 	Associations []string
 }
 
-// Conflicts lists the ServiceAccounts claimed by more than one association, sorted.
+// Conflicts lists the subjects claimed by more than one association, sorted.
 func (s *Static) Conflicts() []Conflict {
 	byKey := map[string]*Conflict{}
 	var keys []string
 	for _, ia := range s.associations {
-		k := ia.Spec.Namespace + "/" + ia.Spec.ServiceAccountName
+		k := ia.Spec.SubjectKey()
 		if byKey[k] == nil {
 			keys = append(keys, k)
-			byKey[k] = &Conflict{Namespace: ia.Spec.Namespace, ServiceAccountName: ia.Spec.ServiceAccountName}
+			byKey[k] = &Conflict{Namespace: ia.Spec.Namespace, ServiceAccountName: ia.Spec.ServiceAccountName,
+				Subject: ia.Spec.Subject(), Exact: ia.Spec.Exact()}
 		}
 		byKey[k].Associations = append(byKey[k].Associations, ia.Name)
 	}

@@ -233,6 +233,10 @@ func (r failingReader) RegistryAttachments(context.Context) ([]*v1alpha1.Registr
 	return nil, r.err
 }
 
+func (r failingReader) BroadAssociations(context.Context, string) ([]*v1alpha1.IdentityAssociation, error) {
+	return nil, r.err
+}
+
 // panickingReader panics in resolution (a bug in a reader must not take the webhook down).
 type panickingReader struct{ *policy.Static }
 

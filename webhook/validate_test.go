@@ -70,6 +70,11 @@ func awsSpec(arn string) v1alpha1.IdentityAssociationSpec {
 	return v1alpha1.IdentityAssociationSpec{AWS: &v1alpha1.AWSIdentity{RoleARN: arn, Mode: v1alpha1.AWSModeIRSA}}
 }
 
+func withSelector(ia *v1alpha1.IdentityAssociation, labels map[string]string) *v1alpha1.IdentityAssociation {
+	ia.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: labels}
+	return ia
+}
+
 func TestAssociationValidatorHandle(t *testing.T) {
 	existing := association("web-aws", testNamespace, "web", awsSpec(irsaRoleARN))
 	other := association("api-aws", testNamespace, "api", awsSpec(irsaRoleARN))
@@ -143,6 +148,40 @@ func TestAssociationValidatorHandle(t *testing.T) {
 			obj:      association("web-aws", testNamespace, "web", v1alpha1.IdentityAssociationSpec{}),
 			old:      existing,
 			wantCode: http.StatusForbidden, wantMessage: []string{"at least one of aws, azure or gcp must be set"},
+		},
+		"a second association with the same glob subject is rejected naming the first": {
+			live: []client.Object{association("ci", "ci-*", "runner-*", awsSpec(irsaRoleARN))}, op: admissionv1.Create,
+			obj:         association("ci-2", "ci-*", "runner-*", awsSpec(podIdentityRoleARN)),
+			wantCode:    http.StatusForbidden,
+			wantMessage: []string{"subject ci-*/runner-* already has IdentityAssociation ci", "one association per subject"},
+		},
+		"an overlapping subject of other specificity is allowed": {
+			live: []client.Object{association("ci", "ci-*", "runner-*", awsSpec(irsaRoleARN))}, op: admissionv1.Create,
+			obj:         association("ci-build", "ci-build", "runner-*", awsSpec(podIdentityRoleARN)),
+			wantAllowed: true,
+		},
+		"a second association with the same selector subject is rejected": {
+			live: []client.Object{withSelector(association("team-a", "", "*", awsSpec(irsaRoleARN)), map[string]string{"team": "a"})}, op: admissionv1.Create,
+			obj:         withSelector(association("team-a-2", "", "*", awsSpec(podIdentityRoleARN)), map[string]string{"team": "a"}),
+			wantCode:    http.StatusForbidden,
+			wantMessage: []string{"subject (namespaces selected by team=a)/* already has IdentityAssociation team-a"},
+		},
+		"another selector is not a duplicate, and label selectors are warned about": {
+			live: []client.Object{withSelector(association("team-a", "", "*", awsSpec(irsaRoleARN)), map[string]string{"team": "a"})}, op: admissionv1.Create,
+			obj:          withSelector(association("team-b", "", "*", awsSpec(podIdentityRoleARN)), map[string]string{"team": "b"}),
+			wantAllowed:  true,
+			wantWarnings: []string{policy.SelectorWarning},
+		},
+		"a selector on kubernetes.io/metadata.name is not warned about": {
+			op:          admissionv1.Create,
+			obj:         withSelector(association("two", "", "*", awsSpec(irsaRoleARN)), map[string]string{v1alpha1.NamespaceNameLabel: "shop"}),
+			wantAllowed: true,
+		},
+		"namespace and namespaceSelector together are denied naming the field": {
+			op:          admissionv1.Create,
+			obj:         withSelector(association("both", "shop", "*", awsSpec(irsaRoleARN)), map[string]string{"team": "a"}),
+			wantCode:    http.StatusForbidden,
+			wantMessage: []string{"spec.namespaceSelector", "namespace and namespaceSelector are mutually exclusive"},
 		},
 		"DELETE is allowed": {
 			live: []client.Object{existing}, funcs: listFails, op: admissionv1.Delete, old: existing,

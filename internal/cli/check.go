@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -26,9 +27,14 @@ would receive and any findings.
 
 Errors: conflicting IdentityAssociations, invalid annotations (the webhook would deny the pod),
 images on cloud registries that no RegistryAttachment covers (the pod would fail to pull; declare
-a nodeIdentity attachment where the kubelet pulls), Azure identities without a tenant.
+a nodeIdentity or serviceAccountToken attachment where the kubelet pulls), Azure identities without
+a tenant, IdentityAssociations whose subjects match a ServiceAccount equally specifically.
+Per workload: what it receives, and for every image the path that pulls it (imagePullSecret, node
+identity, ServiceAccount token, or none). Per IdentityAssociation: its subject and the
+ServiceAccounts of the input it covers (the most specific association wins).
 Warnings: containers that set cloud credentials by hand without an association, associations for
-ServiceAccounts absent from the input, namespaces assumed opted in, things the mutation left alone,
+ServiceAccounts absent from the input, namespaceSelectors on labels users can set, ServiceAccounts
+lacking the annotations a serviceAccountToken pull's credential provider reads, namespaces assumed opted in, things the mutation left alone,
 identities whose cloud side cannot be right (CloudSideMismatch: a role ARN and region in different
 AWS partitions, a PodIdentity audience other than pods.eks.amazonaws.com, a GCP subject longer
 than google.subject allows).
@@ -53,10 +59,11 @@ Exit status: 0 clean (warnings allowed), 1 any error finding, 2 bad flags or inp
 				}
 				findings = append(findings, more...)
 			}
+			coverages := offline.Coverages(pol, workloads)
 			if f.output == "json" {
-				err = writeCheckJSON(cmd.OutOrStdout(), workloads, findings)
+				err = writeCheckJSON(cmd.OutOrStdout(), workloads, coverages, findings)
 			} else {
-				err = writeCheckText(cmd.OutOrStdout(), workloads, findings)
+				err = writeCheckText(cmd.OutOrStdout(), workloads, coverages, findings)
 			}
 			if err != nil {
 				return usageError(err)
@@ -72,7 +79,7 @@ Exit status: 0 clean (warnings allowed), 1 any error finding, 2 bad flags or inp
 	return cmd
 }
 
-func writeCheckText(w io.Writer, workloads []*offline.Workload, findings []offline.Finding) error {
+func writeCheckText(w io.Writer, workloads []*offline.Workload, coverages []offline.Coverage, findings []offline.Finding) error {
 	byObject := map[string][]offline.Finding{}
 	var others []string
 	for _, f := range findings {
@@ -97,6 +104,32 @@ func writeCheckText(w io.Writer, workloads []*offline.Workload, findings []offli
 			for _, item := range r {
 				fmt.Fprintf(w, "  receives: %s\n", item)
 			}
+			for _, p := range offline.PullPaths(wl) {
+				fmt.Fprintf(w, "  image %s: %s\n", p.Image, p.Describe())
+			}
+		}
+		if !printed[ref] {
+			for _, f := range byObject[ref] {
+				fmt.Fprintf(w, "  %s %s: %s\n", f.Severity, f.Code, f.Message)
+			}
+			printed[ref] = true
+		}
+	}
+	for _, c := range coverages {
+		ref := "IdentityAssociation " + c.Association
+		if c.Location != "" {
+			fmt.Fprintf(w, "%s (%s)\n", ref, c.Location)
+		} else {
+			fmt.Fprintln(w, ref)
+		}
+		fmt.Fprintf(w, "  subject: %s\n", c.Subject)
+		if len(c.Covers) == 0 {
+			fmt.Fprintln(w, "  covers: no ServiceAccount of the input")
+		} else {
+			fmt.Fprintf(w, "  covers: %s\n", strings.Join(c.Covers, ", "))
+		}
+		for _, o := range c.Overridden {
+			fmt.Fprintf(w, "  not for: %s\n", o)
 		}
 		if !printed[ref] {
 			for _, f := range byObject[ref] {
@@ -126,29 +159,37 @@ func writeCheckText(w io.Writer, workloads []*offline.Workload, findings []offli
 }
 
 type checkWorkloadJSON struct {
-	Object   string   `json:"object"`
-	Source   string   `json:"source"`
-	Skipped  string   `json:"skipped,omitempty"`
-	Denied   string   `json:"denied,omitempty"`
-	Receives []string `json:"receives"`
-	Injected []string `json:"injected"`
+	Object   string             `json:"object"`
+	Source   string             `json:"source"`
+	Skipped  string             `json:"skipped,omitempty"`
+	Denied   string             `json:"denied,omitempty"`
+	Receives []string           `json:"receives"`
+	Images   []offline.PullPath `json:"images,omitempty"`
+	Injected []string           `json:"injected"`
 }
 
 type checkJSON struct {
-	Workloads []checkWorkloadJSON `json:"workloads"`
-	Findings  []offline.Finding   `json:"findings"`
-	Errors    int                 `json:"errors"`
-	Warnings  int                 `json:"warnings"`
+	Workloads    []checkWorkloadJSON `json:"workloads"`
+	Associations []offline.Coverage  `json:"associations"`
+	Findings     []offline.Finding   `json:"findings"`
+	Errors       int                 `json:"errors"`
+	Warnings     int                 `json:"warnings"`
 }
 
-func writeCheckJSON(w io.Writer, workloads []*offline.Workload, findings []offline.Finding) error {
-	out := checkJSON{Workloads: []checkWorkloadJSON{}, Findings: findings,
+func writeCheckJSON(w io.Writer, workloads []*offline.Workload, coverages []offline.Coverage, findings []offline.Finding) error {
+	out := checkJSON{Workloads: []checkWorkloadJSON{}, Associations: coverages, Findings: findings,
 		Errors: countSeverity(findings, policy.SeverityError), Warnings: countSeverity(findings, policy.SeverityWarning)}
+	if out.Associations == nil {
+		out.Associations = []offline.Coverage{}
+	}
 	if out.Findings == nil {
 		out.Findings = []offline.Finding{}
 	}
 	for _, wl := range workloads {
 		cw := checkWorkloadJSON{Object: wl.Ref(), Source: wl.Doc.Ref(), Skipped: wl.Skipped, Receives: receives(wl), Injected: []string{}}
+		if wl.Skipped == "" && wl.Denied == nil {
+			cw.Images = offline.PullPaths(wl)
+		}
 		if cw.Receives == nil {
 			cw.Receives = []string{}
 		}

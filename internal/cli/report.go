@@ -34,9 +34,12 @@ func receives(w *offline.Workload) []string {
 		out = append(out, s+" ("+id.Source+")")
 	}
 	for _, g := range w.Applied.Registries {
-		if g.PullSecret != "" {
+		switch g.Path {
+		case policy.PullImagePullSecret:
 			out = append(out, fmt.Sprintf("registry %s: pull secret %s (RegistryAttachment %s)", g.Registry, g.PullSecret, g.Attachment))
-		} else {
+		case policy.PullServiceAccountToken:
+			out = append(out, fmt.Sprintf("registry %s: the kubelet pulls with the pod's ServiceAccount token (RegistryAttachment %s)", g.Registry, g.Attachment))
+		default:
 			out = append(out, fmt.Sprintf("registry %s: node identity pulls (RegistryAttachment %s)", g.Registry, g.Attachment))
 		}
 	}

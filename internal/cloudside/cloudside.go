@@ -140,7 +140,28 @@ func sortedAssociations(in []*v1alpha1.IdentityAssociation) []*v1alpha1.Identity
 
 // withoutConflicts drops associations that claim a ServiceAccount another association claims too:
 // lanyard gives such ServiceAccounts no identity, so their cloud side must not be set up either.
+//
+// Associations with a broad subject (a '*' glob or a namespaceSelector) are not exported: each
+// cloud trusts one subject per entry (an EKS pod identity association, an Azure federated
+// credential, a GCP principal), so they need one entry per ServiceAccount the subject covers —
+// write those from lanyard check's "covers" list.
 func withoutConflicts(in []*v1alpha1.IdentityAssociation) ([]*v1alpha1.IdentityAssociation, []Note) {
+	var broad []Note
+	exact := in[:0:0]
+	for _, ia := range in {
+		if ia.Spec.Exact() {
+			exact = append(exact, ia)
+			continue
+		}
+		broad = append(broad, Note{Severity: SeverityWarning, Object: "IdentityAssociation " + ia.Name,
+			Message: fmt.Sprintf("not exported: subject %s is a pattern, and the cloud side needs one entry per ServiceAccount (see the ServiceAccounts it covers in lanyard check)",
+				ia.Spec.Subject())})
+	}
+	out, notes := withoutExactConflicts(exact)
+	return out, append(broad, notes...)
+}
+
+func withoutExactConflicts(in []*v1alpha1.IdentityAssociation) ([]*v1alpha1.IdentityAssociation, []Note) {
 	claims := map[string][]string{}
 	for _, ia := range in {
 		k := ia.Spec.Namespace + "/" + ia.Spec.ServiceAccountName

@@ -26,6 +26,9 @@ const (
 	// CodeCloudSideMismatch: what lanyard injects and what the cloud accepts contradict each other
 	// (cloudside.Problems), so no cloud-side setup can make the identity work.
 	CodeCloudSideMismatch = "CloudSideMismatch"
+	// CodeLabelSelectedNamespaces: an IdentityAssociation selects namespaces by labels users can
+	// set, so whoever can label a namespace can obtain its identity.
+	CodeLabelSelectedNamespaces = "LabelSelectedNamespaces"
 )
 
 // Finding is one result of lanyard check.
@@ -123,28 +126,77 @@ func Check(p *manifest.Policy, workloads []*Workload) []Finding {
 		}
 	}
 	for _, c := range p.Conflicts() {
-		if conflictReported[c.Namespace+"/"+c.ServiceAccountName] {
+		if c.Exact && conflictReported[c.Namespace+"/"+c.ServiceAccountName] {
 			continue // already reported on the workloads it affects
 		}
 		names := c.Associations
 		first := p.Origin["IdentityAssociation/"+names[0]]
 		f := Finding{Severity: policy.SeverityError, Code: policy.CodeConflictingAssociations,
-			Object: "IdentityAssociation " + strings.Join(names, ", "),
-			Message: fmt.Sprintf("IdentityAssociations %s claim the same ServiceAccount %s/%s; the webhook rejects the second one, and pods of that ServiceAccount get no identity while both exist",
-				strings.Join(names, " and "), c.Namespace, c.ServiceAccountName)}
+			Object: "IdentityAssociation " + strings.Join(names, ", ")}
+		if c.Exact {
+			f.Message = fmt.Sprintf("IdentityAssociations %s claim the same ServiceAccount %s/%s; the webhook rejects the second one, and pods of that ServiceAccount get no identity while both exist",
+				strings.Join(names, " and "), c.Namespace, c.ServiceAccountName)
+		} else {
+			f.Message = fmt.Sprintf("IdentityAssociations %s have the same subject %s; the webhook rejects the second one, and the ServiceAccounts they would decide get no identity while both exist",
+				strings.Join(names, " and "), c.Subject)
+		}
 		if first != nil {
 			f.Source = first.Ref()
 		}
 		add(f)
 	}
+	// Overlapping subjects of equal specificity, for ServiceAccounts of the input no workload
+	// showed (a workload's own conflict is reported on it).
+	_, ties := coverage(p, workloads)
+	for _, t := range ties {
+		if conflictReported[t.namespace+"/"+t.serviceAccount] {
+			continue
+		}
+		f := Finding{Severity: policy.SeverityError, Code: policy.CodeConflictingAssociations,
+			Object: "IdentityAssociation " + strings.Join(t.associations, ", "),
+			Message: fmt.Sprintf("IdentityAssociations %s match ServiceAccount %s/%s equally specifically (%s): its pods get no identity until one is more specific or only one remains",
+				strings.Join(t.associations, " and "), t.namespace, t.serviceAccount, t.level)}
+		if d := p.Origin["IdentityAssociation/"+t.associations[0]]; d != nil {
+			f.Source = d.Ref()
+		}
+		add(f)
+	}
 	for _, ia := range p.AllIdentityAssociations() {
+		if sel := ia.Spec.NamespaceSelector; sel != nil && !v1alpha1.SelectorOnlyOnNames(sel) {
+			f := Finding{Severity: policy.SeverityWarning, Code: CodeLabelSelectedNamespaces, Object: "IdentityAssociation " + ia.Name,
+				Message: policy.SelectorWarning}
+			if d := p.Origin["IdentityAssociation/"+ia.Name]; d != nil {
+				f.Source = d.Ref()
+			}
+			add(f)
+		}
+	}
+	for _, ia := range p.AllIdentityAssociations() {
+		if !ia.Spec.Exact() {
+			continue // its ServiceAccounts' identities are checked on the workloads that run as them
+		}
 		for _, msg := range cloudside.Problems(ia) {
 			object := "IdentityAssociation " + ia.Name
 			add(Finding{Severity: policy.SeverityWarning, Code: CodeCloudSideMismatch, Object: object,
 				Source: identitySource(p, object, "", ""), Message: msg})
 		}
 	}
+	covered := map[string]bool{}
+	for _, c := range Coverages(p, workloads) {
+		covered[c.Association] = len(c.Covers)+len(c.Overridden) > 0
+	}
 	for _, ia := range p.AllIdentityAssociations() {
+		if !ia.Spec.Exact() {
+			if !covered[ia.Name] {
+				f := Finding{Severity: policy.SeverityWarning, Code: CodeServiceAccountMissing, Object: "IdentityAssociation " + ia.Name,
+					Message: fmt.Sprintf("no ServiceAccount in the input matches subject %s", ia.Spec.Subject())}
+				if d := p.Origin["IdentityAssociation/"+ia.Name]; d != nil {
+					f.Source = d.Ref()
+				}
+				add(f)
+			}
+			continue
+		}
 		if ia.Spec.ServiceAccountName == policy.DefaultServiceAccountName || p.HasServiceAccount(ia.Spec.Namespace, ia.Spec.ServiceAccountName) {
 			continue
 		}

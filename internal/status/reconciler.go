@@ -1,5 +1,6 @@
 // Package status keeps IdentityAssociation status true: Ready, Conflict and ServiceAccountFound
-// conditions with observedGeneration, and a providers summary for kubectl get. It runs on the
+// conditions with observedGeneration, a providers summary and the number of ServiceAccounts the
+// subject matches, for kubectl get. It runs on the
 // leader only and reads the webhook's caches. Losing the lease stops the reconciler, never the
 // process: the webhook on every replica keeps admitting through an API server outage.
 package status
@@ -7,6 +8,7 @@ package status
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -22,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -59,6 +62,10 @@ func (r *Reconciler) newController(c cache.Cache, log logr.Logger) (controller.C
 		// A change to one association can start or end a conflict for its siblings.
 		source.Kind(c, &v1alpha1.IdentityAssociation{}, handler.TypedEnqueueRequestsFromMapFunc(r.siblings)),
 		source.Func(r.serviceAccountChanges),
+		// A namespace appearing, going or relabelled changes what namespaceSelectors match (a
+		// namespace's ServiceAccounts come and go with their own events).
+		source.Kind(c, cluster.NamespaceObject(), handler.TypedEnqueueRequestsFromMapFunc(r.namespaceChanged),
+			predicate.TypedLabelChangedPredicate[*metav1.PartialObjectMetadata]{}),
 	} {
 		if err := ctl.Watch(src); err != nil {
 			return nil, err
@@ -68,19 +75,55 @@ func (r *Reconciler) newController(c cache.Cache, log logr.Logger) (controller.C
 }
 
 func (r *Reconciler) siblings(_ context.Context, ia *v1alpha1.IdentityAssociation) []reconcile.Request {
-	return requests(r.Reader.CachedAssociations(ia.Spec.Namespace, ia.Spec.ServiceAccountName))
+	return requests(r.claimants(ia))
 }
 
-// serviceAccountChanges queues the associations of a ServiceAccount that appeared or went (their
-// ServiceAccountFound condition), for as long as the controller runs.
+// claimants are the cached associations with the same subject as ia, ia included once cached.
+func (r *Reconciler) claimants(ia *v1alpha1.IdentityAssociation) []*v1alpha1.IdentityAssociation {
+	if ia.Spec.Exact() {
+		return r.Reader.CachedAssociations(ia.Spec.Namespace, ia.Spec.ServiceAccountName)
+	}
+	key := ia.Spec.SubjectKey()
+	var out []*v1alpha1.IdentityAssociation
+	for _, other := range r.Reader.CachedBroadAssociations(ia.Spec.Namespace) {
+		if other.Spec.SubjectKey() == key {
+			out = append(out, other)
+		}
+	}
+	return out
+}
+
+// serviceAccountChanges queues the associations matching a ServiceAccount that appeared or went
+// (their ServiceAccountFound condition and matchedServiceAccounts), for as long as the controller
+// runs.
 func (r *Reconciler) serviceAccountChanges(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
 	stop := r.Reader.OnServiceAccountChange(func(namespace, name string) {
 		for _, req := range requests(r.Reader.CachedAssociations(namespace, name)) {
 			q.Add(req)
 		}
+		var nsLabels map[string]string
+		for _, ia := range r.Reader.CachedBroadAssociations(namespace) {
+			if ia.Spec.NamespaceSelector != nil && nsLabels == nil {
+				nsLabels = r.Reader.CachedNamespaceLabels(namespace)
+			}
+			if ia.Spec.Match(namespace, nsLabels, name) != v1alpha1.NoMatch {
+				q.Add(reconcile.Request{NamespacedName: client.ObjectKey{Name: ia.Name}})
+			}
+		}
 	})
 	context.AfterFunc(ctx, stop)
 	return nil
+}
+
+// namespaceChanged queues the associations that select namespaces by label.
+func (r *Reconciler) namespaceChanged(context.Context, *metav1.PartialObjectMetadata) []reconcile.Request {
+	var out []reconcile.Request
+	for _, ia := range r.Reader.CachedNamespacePatternAssociations() {
+		if ia.Spec.NamespaceSelector != nil {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Name: ia.Name}})
+		}
+	}
+	return out
 }
 
 func requests(ias []*v1alpha1.IdentityAssociation) []reconcile.Request {
@@ -100,8 +143,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		}
 		return reconcile.Result{}, err
 	}
-	desired := Compute(ia, r.Reader.CachedAssociations(ia.Spec.Namespace, ia.Spec.ServiceAccountName),
-		r.Reader.CachedServiceAccountExists(ia.Spec.Namespace, ia.Spec.ServiceAccountName))
+	desired := ComputeMatched(ia, r.claimants(ia), r.Reader.CountMatchingServiceAccounts(&ia.Spec))
 	if equalStatus(ia.Status, desired) {
 		return reconcile.Result{}, nil
 	}
@@ -118,30 +160,34 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	return reconcile.Result{}, nil
 }
 
-// Compute returns the status an association should have, given every association of its
-// ServiceAccount (itself included) and whether the ServiceAccount exists. Condition transition
-// times are kept from the current status when a condition's status does not change.
+// Compute returns the status an association with an exact subject should have, given every
+// association of its ServiceAccount (itself included) and whether the ServiceAccount exists.
+// Condition transition times are kept from the current status when a condition's status does not
+// change.
 func Compute(ia *v1alpha1.IdentityAssociation, claimants []*v1alpha1.IdentityAssociation, accountExists bool) v1alpha1.IdentityAssociationStatus {
+	matched := 0
+	if accountExists {
+		matched = 1
+	}
+	return ComputeMatched(ia, claimants, matched)
+}
+
+// ComputeMatched returns the status an association should have, given every association with the
+// same subject (itself included) and how many existing ServiceAccounts its subject matches.
+func ComputeMatched(ia *v1alpha1.IdentityAssociation, claimants []*v1alpha1.IdentityAssociation, matched int) v1alpha1.IdentityAssociationStatus {
 	st := v1alpha1.IdentityAssociationStatus{
-		ObservedGeneration: ia.Generation,
-		Providers:          Providers(ia),
-		Conditions:         append([]metav1.Condition(nil), ia.Status.Conditions...),
+		ObservedGeneration:     ia.Generation,
+		Providers:              Providers(ia),
+		MatchedServiceAccounts: int32(min(matched, math.MaxInt32)), //nolint:gosec // bounded just above
+		Conditions:             append([]metav1.Condition(nil), ia.Status.Conditions...),
 	}
-	var others []string
-	for _, c := range claimants {
-		if c.Name != ia.Name {
-			others = append(others, c.Name)
-		}
+	if !ia.Spec.Exact() {
+		return computeBroad(ia, claimants, matched, st)
 	}
-	sort.Strings(others)
+	accountExists := matched > 0
+	others := otherClaimants(ia, claimants)
 	sa := ia.Spec.Namespace + "/" + ia.Spec.ServiceAccountName
-	set := func(t string, ok bool, reason, msg string) {
-		status := metav1.ConditionFalse
-		if ok {
-			status = metav1.ConditionTrue
-		}
-		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason, Message: msg, ObservedGeneration: ia.Generation})
-	}
+	set := conditionSetter(&st, ia.Generation)
 	if len(others) > 0 {
 		set(v1alpha1.ConditionConflict, true, "ServiceAccountClaimedTwice",
 			fmt.Sprintf("ServiceAccount %s is also claimed by %s: its pods get no identity until one association remains", sa, strings.Join(others, ", ")))
@@ -160,6 +206,56 @@ func Compute(ia *v1alpha1.IdentityAssociation, claimants []*v1alpha1.IdentityAss
 		set(v1alpha1.ConditionReady, false, "ServiceAccountNotFound", "ServiceAccount "+sa+" does not exist")
 	default:
 		set(v1alpha1.ConditionReady, true, "Ready", "pods of ServiceAccount "+sa+" get "+st.Providers)
+	}
+	return st
+}
+
+// otherClaimants are the names of the claimants other than ia, sorted.
+func otherClaimants(ia *v1alpha1.IdentityAssociation, claimants []*v1alpha1.IdentityAssociation) []string {
+	var others []string
+	for _, c := range claimants {
+		if c.Name != ia.Name {
+			others = append(others, c.Name)
+		}
+	}
+	sort.Strings(others)
+	return others
+}
+
+// conditionSetter sets one condition of st for the association's generation.
+func conditionSetter(st *v1alpha1.IdentityAssociationStatus, generation int64) func(t string, ok bool, reason, msg string) {
+	return func(t string, ok bool, reason, msg string) {
+		status := metav1.ConditionFalse
+		if ok {
+			status = metav1.ConditionTrue
+		}
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason, Message: msg, ObservedGeneration: generation})
+	}
+}
+
+// computeBroad fills the conditions of an association with a broad subject.
+func computeBroad(ia *v1alpha1.IdentityAssociation, claimants []*v1alpha1.IdentityAssociation, matched int, st v1alpha1.IdentityAssociationStatus) v1alpha1.IdentityAssociationStatus {
+	others := otherClaimants(ia, claimants)
+	subject := ia.Spec.Subject()
+	set := conditionSetter(&st, ia.Generation)
+	if len(others) > 0 {
+		set(v1alpha1.ConditionConflict, true, "SubjectClaimedTwice",
+			fmt.Sprintf("subject %s is also claimed by %s: the ServiceAccounts it would decide get no identity from it until one association remains", subject, strings.Join(others, ", ")))
+	} else {
+		set(v1alpha1.ConditionConflict, false, "Unique", "no other IdentityAssociation has subject "+subject)
+	}
+	if matched > 0 {
+		set(v1alpha1.ConditionServiceAccountFound, true, "Found", fmt.Sprintf("%d ServiceAccounts match %s", matched, subject))
+	} else {
+		set(v1alpha1.ConditionServiceAccountFound, false, "NotFound", "no ServiceAccount matches "+subject)
+	}
+	switch {
+	case len(others) > 0:
+		set(v1alpha1.ConditionReady, false, "Conflict", "another IdentityAssociation has the same subject")
+	case matched == 0:
+		set(v1alpha1.ConditionReady, false, "ServiceAccountNotFound", "no ServiceAccount matches "+subject)
+	default:
+		set(v1alpha1.ConditionReady, true, "Ready", fmt.Sprintf("pods of the ServiceAccounts matching %s get %s unless a more specific IdentityAssociation names them", subject, st.Providers))
 	}
 	return st
 }
@@ -186,7 +282,8 @@ func Providers(ia *v1alpha1.IdentityAssociation) string {
 // equalStatus reports whether the cached status a already says what b says. The cache keeps
 // condition messages as digests (cluster.MessageDigest).
 func equalStatus(a, b v1alpha1.IdentityAssociationStatus) bool {
-	if a.ObservedGeneration != b.ObservedGeneration || a.Providers != b.Providers || len(a.Conditions) != len(b.Conditions) {
+	if a.ObservedGeneration != b.ObservedGeneration || a.Providers != b.Providers || a.MatchedServiceAccounts != b.MatchedServiceAccounts ||
+		len(a.Conditions) != len(b.Conditions) {
 		return false
 	}
 	for _, c := range b.Conditions {

@@ -112,3 +112,47 @@ func cacheCopy(t *testing.T, ia *v1alpha1.IdentityAssociation) *v1alpha1.Identit
 	require.NoError(t, err)
 	return obj.(*v1alpha1.IdentityAssociation)
 }
+
+func TestComputeBroadSubject(t *testing.T) {
+	aws := v1alpha1.IdentityAssociationSpec{Namespace: "ci-*", ServiceAccountName: "runner-*", AWS: &v1alpha1.AWSIdentity{RoleARN: "arn:aws:iam::111122223333:role/r"}}
+	broad := &v1alpha1.IdentityAssociation{ObjectMeta: metav1.ObjectMeta{Name: "ci", Generation: 1}, Spec: aws}
+	twin := &v1alpha1.IdentityAssociation{ObjectMeta: metav1.ObjectMeta{Name: "ci-2", Generation: 1}, Spec: aws}
+	tests := map[string]struct {
+		claimants   []*v1alpha1.IdentityAssociation
+		matched     int
+		wantReady   metav1.ConditionStatus
+		wantReason  string
+		wantMessage string
+	}{
+		"matching ServiceAccounts make it ready": {claimants: []*v1alpha1.IdentityAssociation{broad}, matched: 3,
+			wantReady: metav1.ConditionTrue, wantReason: "Ready", wantMessage: "pods of the ServiceAccounts matching ci-*/runner-* get aws(PodIdentity) unless a more specific IdentityAssociation names them"},
+		"no matching ServiceAccount is not ready": {claimants: []*v1alpha1.IdentityAssociation{broad},
+			wantReady: metav1.ConditionFalse, wantReason: "ServiceAccountNotFound", wantMessage: "no ServiceAccount matches ci-*/runner-*"},
+		"the same subject twice is a conflict": {claimants: []*v1alpha1.IdentityAssociation{broad, twin}, matched: 3,
+			wantReady: metav1.ConditionFalse, wantReason: "Conflict"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			st := ComputeMatched(broad, tc.claimants, tc.matched)
+			assert.Equal(t, int32(tc.matched), st.MatchedServiceAccounts)
+			ready := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady)
+			require.NotNil(t, ready)
+			assert.Equal(t, tc.wantReady, ready.Status)
+			assert.Equal(t, tc.wantReason, ready.Reason)
+			if tc.wantMessage != "" {
+				assert.Equal(t, tc.wantMessage, ready.Message)
+			}
+		})
+	}
+	t.Run("a changed count is a changed status", func(t *testing.T) {
+		broad.Status = ComputeMatched(broad, []*v1alpha1.IdentityAssociation{broad}, 3)
+		assert.True(t, equalStatus(broad.Status, ComputeMatched(broad, []*v1alpha1.IdentityAssociation{broad}, 3)))
+		assert.False(t, equalStatus(broad.Status, ComputeMatched(broad, []*v1alpha1.IdentityAssociation{broad}, 4)))
+	})
+}
+
+func TestComputeExactCountsItsServiceAccount(t *testing.T) {
+	ia := association("a", v1alpha1.IdentityAssociationSpec{AWS: &v1alpha1.AWSIdentity{RoleARN: "arn:aws:iam::111122223333:role/r"}})
+	assert.Equal(t, int32(1), Compute(ia, []*v1alpha1.IdentityAssociation{ia}, true).MatchedServiceAccounts)
+	assert.Equal(t, int32(0), Compute(ia, []*v1alpha1.IdentityAssociation{ia}, false).MatchedServiceAccounts)
+}

@@ -22,6 +22,9 @@ type accountLookup interface {
 	// lookup returns the ServiceAccount's metadata as far as resolution reads it (name, namespace,
 	// creation time, compat annotations), or false when it is not cached.
 	lookup(namespace, name string) (*metav1.ObjectMeta, bool)
+	// each calls fn for every cached ServiceAccount, under the store's read lock: fn must not
+	// call back into the store.
+	each(fn func(namespace, name string))
 }
 
 // accountKey names a ServiceAccount without building a "namespace/name" string per lookup.
@@ -71,6 +74,14 @@ func (s *accountStore) lookup(namespace, name string) (*metav1.ObjectMeta, bool)
 		m.CreationTimestamp = metav1.Unix(a.created, 0)
 	}
 	return m, true
+}
+
+func (s *accountStore) each(fn func(namespace, name string)) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for k := range s.byKey {
+		fn(k.namespace, k.name)
+	}
 }
 
 func (s *accountStore) len() int {
@@ -235,4 +246,12 @@ type indexerAccounts struct{ idx toolscache.Indexer }
 
 func (a indexerAccounts) lookup(namespace, name string) (*metav1.ObjectMeta, bool) {
 	return cachedMeta(a.idx, namespace+"/"+name)
+}
+
+func (a indexerAccounts) each(fn func(namespace, name string)) {
+	for _, obj := range a.idx.List() {
+		if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
+			fn(m.Namespace, m.Name)
+		}
+	}
 }

@@ -117,6 +117,10 @@ func serviceAccountMeta() *metav1.PartialObjectMetadata {
 	return m
 }
 
+// NamespaceObject is the object the cache holds Namespaces as (metadata only), for watches on the
+// same informer.
+func NamespaceObject() *metav1.PartialObjectMetadata { return namespaceMeta() }
+
 func namespaceMeta() *metav1.PartialObjectMetadata {
 	m := &metav1.PartialObjectMetadata{}
 	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
@@ -313,6 +317,17 @@ func (r *Reader) Namespace(ctx context.Context, name string) (*metav1.ObjectMeta
 	return v.(*metav1.ObjectMeta), nil
 }
 
+// BroadAssociations implements policy.Reader from the cache only, never live. The live read of a
+// missing or young ServiceAccount confirms the associations naming it exactly: the race it
+// guards against is a ServiceAccount and its own association applied together. A broad
+// association is not tied to a ServiceAccount's creation, the selectable fields cannot ask the
+// API server for "subjects with a '*' or a selector" (a live read would list every association of
+// the cluster per miss), and the informer delivers a new one within milliseconds; a pod created in
+// that instant may miss it, as with a RegistryAttachment (docs/architecture.md, Known limitations).
+func (r *Reader) BroadAssociations(_ context.Context, namespace string) ([]*v1alpha1.IdentityAssociation, error) {
+	return r.CachedBroadAssociations(namespace), nil
+}
+
 // RegistryAttachments implements policy.Reader.
 func (r *Reader) RegistryAttachments(context.Context) ([]*v1alpha1.RegistryAttachment, error) {
 	return *r.attachmentList.Load(), nil
@@ -366,7 +381,9 @@ func (r *Reader) liveServiceAccount(ctx context.Context, namespace, name string,
 			return nil, fmt.Errorf("listing IdentityAssociations: %w", err)
 		}
 		for i := range list.Items {
-			res.associations = append(res.associations, &list.Items[i])
+			if list.Items[i].Spec.Exact() { // the field selectors match exact subjects only; be sure
+				res.associations = append(res.associations, &list.Items[i])
+			}
 		}
 		return res, nil
 	})
@@ -418,6 +435,63 @@ func (r *Reader) liveRead(ctx context.Context, resource, key string, budget time
 func (r *Reader) CachedAssociations(namespace, serviceAccount string) []*v1alpha1.IdentityAssociation {
 	out, _ := r.cachedAssociations(namespace, serviceAccount)
 	return out
+}
+
+// CachedBroadAssociations returns the cached associations with a broad subject that may match
+// ServiceAccounts of the namespace (for the status reconciler).
+func (r *Reader) CachedBroadAssociations(namespace string) []*v1alpha1.IdentityAssociation {
+	m, known := cachedMeta(r.namespaces, namespace)
+	var nsLabels map[string]string
+	if known {
+		nsLabels = m.Labels
+	}
+	return r.associations.broad(namespace, nsLabels, known)
+}
+
+// CachedNamespacePatternAssociations returns the cached associations whose namespace is a glob or
+// a selector: a namespace appearing, going or relabelled may change what they match.
+func (r *Reader) CachedNamespacePatternAssociations() []*v1alpha1.IdentityAssociation {
+	return r.associations.namespacePatterns()
+}
+
+// CachedNamespaceLabels returns a cached namespace's labels (nil when not cached).
+func (r *Reader) CachedNamespaceLabels(name string) map[string]string {
+	if m, ok := cachedMeta(r.namespaces, name); ok {
+		return m.Labels
+	}
+	return nil
+}
+
+// CountMatchingServiceAccounts counts the cached ServiceAccounts the subject of spec matches (for
+// status.matchedServiceAccounts): one map lookup for an exact subject, a pass over the cached
+// ServiceAccounts for a broad one.
+func (r *Reader) CountMatchingServiceAccounts(spec *v1alpha1.IdentityAssociationSpec) int {
+	if spec.Exact() {
+		if r.CachedServiceAccountExists(spec.Namespace, spec.ServiceAccountName) {
+			return 1
+		}
+		return 0
+	}
+	n := 0
+	labelsOf := map[string]map[string]string{}
+	r.accounts.each(func(namespace, name string) {
+		if !v1alpha1.GlobMatch(spec.ServiceAccountName, name) {
+			return
+		}
+		var nsLabels map[string]string
+		if spec.NamespaceSelector != nil {
+			l, ok := labelsOf[namespace]
+			if !ok {
+				l = r.CachedNamespaceLabels(namespace)
+				labelsOf[namespace] = l
+			}
+			nsLabels = l
+		}
+		if spec.Match(namespace, nsLabels, name) != v1alpha1.NoMatch {
+			n++
+		}
+	})
+	return n
 }
 
 // CachedServiceAccountExists reports whether the ServiceAccount is in the cache.

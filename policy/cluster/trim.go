@@ -11,11 +11,13 @@ import (
 	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
 )
 
-// serviceAccountAnnotations are the only ServiceAccount annotations resolution reads, with the
-// EKS webhook's annotations under the given prefix.
+// serviceAccountAnnotations are the only ServiceAccount annotations resolution reads: the compat
+// annotations, with the EKS webhook's under the given prefix, and those the kubelet credential
+// providers read (serviceAccountToken RegistryAttachments).
 func serviceAccountAnnotations(eksPrefix string) []string {
-	return append(policy.EKSKeysFor(eksPrefix).ServiceAccountKeys(),
+	keys := append(policy.EKSKeysFor(eksPrefix).ServiceAccountKeys(),
 		policy.AzureClientID, policy.AzureTenantID, policy.AzureTokenExpiration)
+	return append(keys, policy.CredentialProviderAnnotations...)
 }
 
 // trimServiceAccount keeps a ServiceAccount's identity and the compat annotations (EKS keys with

@@ -32,7 +32,12 @@ const (
 )
 
 // IdentityAssociation says: pods of ServiceAccount spec.serviceAccountName in namespace spec.namespace
-// get these cloud identities. At most one association may exist per (namespace, serviceAccountName).
+// get these cloud identities. A subject may be broad: either name may hold one '*' glob, and
+// spec.namespaceSelector may select namespaces by label instead of spec.namespace. The most specific
+// association of a ServiceAccount applies: exact namespace and name, then exact namespace and name
+// glob, then namespace glob or selector and exact name, then namespace glob or selector and name
+// glob; two of equal specificity are a conflict and give no identity. At most one association may
+// exist per subject.
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:scope=Cluster,shortName=ia,categories=lanyard
@@ -42,6 +47,7 @@ const (
 // +kubebuilder:printcolumn:name="Namespace",type=string,JSONPath=`.spec.namespace`
 // +kubebuilder:printcolumn:name="ServiceAccount",type=string,JSONPath=`.spec.serviceAccountName`
 // +kubebuilder:printcolumn:name="Providers",type=string,JSONPath=`.status.providers`
+// +kubebuilder:printcolumn:name="Matched",type=integer,JSONPath=`.status.matchedServiceAccounts`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type IdentityAssociation struct {
@@ -52,23 +58,36 @@ type IdentityAssociation struct {
 	Status IdentityAssociationStatus `json:"status,omitempty"`
 }
 
-// IdentityAssociationSpec names a ServiceAccount and the identities its pods receive.
+// IdentityAssociationSpec names the ServiceAccounts and the identities their pods receive.
 //
 // +kubebuilder:validation:XValidation:rule="has(self.aws) || has(self.azure) || has(self.gcp)",message="at least one of aws, azure or gcp must be set"
 // +kubebuilder:validation:XValidation:rule="!has(self.azure) || !has(self.tokenExpirationSeconds) || self.tokenExpirationSeconds >= 3600",message="tokenExpirationSeconds must be at least 3600 when azure is set (the Azure token exchange minimum)",fieldPath=".tokenExpirationSeconds"
+// +kubebuilder:validation:XValidation:rule="!(has(self.__namespace__) && has(self.namespaceSelector))",message="namespace and namespaceSelector are mutually exclusive: set one of them",fieldPath=".namespaceSelector"
+// +kubebuilder:validation:XValidation:rule="has(self.__namespace__) || has(self.namespaceSelector)",message="one of namespace or namespaceSelector must be set",fieldPath=".namespace"
 type IdentityAssociationSpec struct {
-	// Namespace of the ServiceAccount.
-	// +required
+	// Namespace of the ServiceAccounts: a namespace name, or a pattern with one '*' that matches
+	// any run of characters (ci-*, *-prod, *). Exactly one of namespace and namespaceSelector.
+	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
-	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="namespace must be a DNS-1123 label (lower-case letters, digits and '-')"
-	Namespace string `json:"namespace"`
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[^*]*[*]?[^*]*$')",message="namespace may contain at most one '*'"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9*]([-a-z0-9*]*[a-z0-9*])?$')",message="namespace must be a DNS-1123 label (lower-case letters, digits and '-'), optionally with one '*' glob"
+	Namespace string `json:"namespace,omitempty"`
 
-	// ServiceAccountName is the ServiceAccount whose pods get the identities.
+	// NamespaceSelector selects the namespaces by label, instead of namespace; empty selects every
+	// namespace. Security: whoever may label a namespace can then obtain this identity for its
+	// ServiceAccounts. Prefer a namespace name or glob, or select on kubernetes.io/metadata.name,
+	// which the API server sets and users cannot change.
+	// +optional
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+
+	// ServiceAccountName is the ServiceAccount whose pods get the identities: a name, or a pattern
+	// with one '*' that matches any run of characters (runner-*, *).
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
-	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="serviceAccountName must be a DNS-1123 subdomain (lower-case letters, digits, '-' and '.')"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[^*]*[*]?[^*]*$')",message="serviceAccountName may contain at most one '*'"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9*]([-a-z0-9*]*[a-z0-9*])?(\\\\.[a-z0-9*]([-a-z0-9*]*[a-z0-9*])?)*$')",message="serviceAccountName must be a DNS-1123 subdomain (lower-case letters, digits, '-' and '.'), optionally with one '*' glob"
 	ServiceAccountName string `json:"serviceAccountName"`
 
 	// TokenExpirationSeconds is the lifetime of the projected ServiceAccount tokens; each provider's
@@ -204,6 +223,10 @@ type IdentityAssociationStatus struct {
 	// Providers summarises the spec for kubectl get, e.g. "aws(IRSA),gcp".
 	// +optional
 	Providers string `json:"providers,omitempty"`
+	// MatchedServiceAccounts is how many existing ServiceAccounts the subject matches (0 or 1 for
+	// an exact subject), whether or not a more specific association overrides it for some of them.
+	// +optional
+	MatchedServiceAccounts int32 `json:"matchedServiceAccounts"`
 	// Conditions: Ready, Conflict, ServiceAccountFound.
 	// +optional
 	// +listType=map
@@ -263,7 +286,7 @@ type RegistryAttachmentSpec struct {
 
 // PullMethod is exactly one way of pulling from a registry.
 //
-// +kubebuilder:validation:XValidation:rule="(has(self.imagePullSecret) ? 1 : 0) + (has(self.nodeIdentity) ? 1 : 0) == 1",message="exactly one of imagePullSecret or nodeIdentity must be set"
+// +kubebuilder:validation:XValidation:rule="(has(self.imagePullSecret) ? 1 : 0) + (has(self.nodeIdentity) ? 1 : 0) + (has(self.serviceAccountToken) ? 1 : 0) == 1",message="exactly one of imagePullSecret, nodeIdentity or serviceAccountToken must be set"
 type PullMethod struct {
 	// ImagePullSecret is a kubernetes.io/dockerconfigjson Secret in the pod's namespace, added to
 	// the pod's spec.imagePullSecrets.
@@ -273,6 +296,13 @@ type PullMethod struct {
 	// nothing is injected, and lanyard check knows the registry is reachable.
 	// +optional
 	NodeIdentity *NodeIdentityPull `json:"nodeIdentity,omitempty"`
+	// ServiceAccountToken records that the kubelet's image credential provider pulls with a token
+	// of the pod's ServiceAccount (Kubernetes 1.34+, KEP-4412): nothing is injected. The provider
+	// reads ServiceAccount annotations (ACR: kubernetes.azure.com/acr-client-id and
+	// kubernetes.azure.com/acr-tenant-id; ECR: eks.amazonaws.com/ecr-role-arn; Artifact Registry
+	// and GCR: iam.gke.io/enable-wi-image-pull: "true"); lanyard warns when they are missing.
+	// +optional
+	ServiceAccountToken *ServiceAccountTokenPull `json:"serviceAccountToken,omitempty"`
 }
 
 // SecretReference names a Secret in the pod's namespace.
@@ -287,6 +317,10 @@ type SecretReference struct {
 
 // NodeIdentityPull has no settings: the node's kubelet credentials pull.
 type NodeIdentityPull struct{}
+
+// ServiceAccountTokenPull has no settings: the kubelet's credential provider pulls with the pod's
+// ServiceAccount token.
+type ServiceAccountTokenPull struct{}
 
 // RegistryAttachmentList is a list of RegistryAttachments.
 //

@@ -15,8 +15,12 @@ var (
 	awsRegionRegexp                = regexp.MustCompile(AWSRegionPattern)
 	registryRegexp                 = regexp.MustCompile(RegistryPattern)
 	azureIdentityResourceIDRegexp  = regexp.MustCompile(AzureIdentityResourceIDPattern)
-	dns1123LabelRegexp             = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 	dns1123SubdomainRegexp         = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+	// A subject name: a DNS-1123 label (namespace) or subdomain (ServiceAccount) in which '*' may
+	// stand for any run of characters, at most once.
+	atMostOneGlobRegexp     = regexp.MustCompile(`^[^*]*[*]?[^*]*$`)
+	namespaceGlobRegexp     = regexp.MustCompile(`^[a-z0-9*]([-a-z0-9*]*[a-z0-9*])?$`)
+	serviceAccountGlobRegex = regexp.MustCompile(`^[a-z0-9*]([-a-z0-9*]*[a-z0-9*])?(\.[a-z0-9*]([-a-z0-9*]*[a-z0-9*])?)*$`)
 )
 
 // Validate checks an IdentityAssociation as the CRD schema does (same rules, same messages), for
@@ -26,10 +30,25 @@ func (ia *IdentityAssociation) Validate() field.ErrorList {
 	spec := &ia.Spec
 	p := field.NewPath("spec")
 
-	errs = append(errs, validateName(p.Child("namespace"), spec.Namespace, 63, dns1123LabelRegexp,
-		"namespace must be a DNS-1123 label (lower-case letters, digits and '-')")...)
-	errs = append(errs, validateName(p.Child("serviceAccountName"), spec.ServiceAccountName, 253, dns1123SubdomainRegexp,
-		"serviceAccountName must be a DNS-1123 subdomain (lower-case letters, digits, '-' and '.')")...)
+	switch {
+	case spec.Namespace != "" && spec.NamespaceSelector != nil:
+		errs = append(errs, field.Invalid(p.Child("namespaceSelector"), "", "namespace and namespaceSelector are mutually exclusive: set one of them"))
+	case spec.Namespace == "" && spec.NamespaceSelector == nil:
+		errs = append(errs, field.Required(p.Child("namespace"), "one of namespace or namespaceSelector must be set"))
+	}
+	if spec.Namespace != "" {
+		errs = append(errs, validateGlob(p.Child("namespace"), spec.Namespace, 63, namespaceGlobRegexp,
+			"namespace may contain at most one '*'",
+			"namespace must be a DNS-1123 label (lower-case letters, digits and '-'), optionally with one '*' glob")...)
+	}
+	if sel := spec.NamespaceSelector; sel != nil {
+		if _, err := LabelSelectorAsSelector(sel); err != nil {
+			errs = append(errs, field.Invalid(p.Child("namespaceSelector"), "", err.Error()))
+		}
+	}
+	errs = append(errs, validateGlob(p.Child("serviceAccountName"), spec.ServiceAccountName, 253, serviceAccountGlobRegex,
+		"serviceAccountName may contain at most one '*'",
+		"serviceAccountName must be a DNS-1123 subdomain (lower-case letters, digits, '-' and '.'), optionally with one '*' glob")...)
 
 	if spec.TokenExpirationSeconds != nil {
 		v := *spec.TokenExpirationSeconds
@@ -131,8 +150,11 @@ func (ra *RegistryAttachment) Validate() field.ErrorList {
 	if spec.Pull.NodeIdentity != nil {
 		n++
 	}
+	if spec.Pull.ServiceAccountToken != nil {
+		n++
+	}
 	if n != 1 {
-		errs = append(errs, field.Invalid(pp, "", "exactly one of imagePullSecret or nodeIdentity must be set"))
+		errs = append(errs, field.Invalid(pp, "", "exactly one of imagePullSecret, nodeIdentity or serviceAccountToken must be set"))
 	}
 	return errs
 }
@@ -140,6 +162,19 @@ func (ra *RegistryAttachment) Validate() field.ErrorList {
 func validateName(fp *field.Path, value string, maxLen int, re *regexp.Regexp, msg string) field.ErrorList {
 	if value == "" {
 		return field.ErrorList{field.Required(fp, "")}
+	}
+	return validatePattern(fp, value, maxLen, re, msg)
+}
+
+// validateGlob checks a subject name that may hold one '*': the count first, then the shape.
+func validateGlob(fp *field.Path, value string, maxLen int, re *regexp.Regexp, countMsg, msg string) field.ErrorList {
+	switch {
+	case value == "":
+		return field.ErrorList{field.Required(fp, "")}
+	case len(value) > maxLen:
+		return field.ErrorList{field.TooLong(fp, "", maxLen)}
+	case !atMostOneGlobRegexp.MatchString(value):
+		return field.ErrorList{field.Invalid(fp, value, countMsg)}
 	}
 	return validatePattern(fp, value, maxLen, re, msg)
 }

@@ -74,7 +74,19 @@ func gcpOnly(g *GCPIdentity) func(*IdentityAssociationSpec) {
 
 func TestIdentityAssociationValidateAccepts(t *testing.T) {
 	tests := map[string]*IdentityAssociation{
-		"aws with defaults":               association(nil),
+		"aws with defaults":              association(nil),
+		"namespace glob alone":           association(func(s *IdentityAssociationSpec) { s.Namespace = "*" }),
+		"namespace prefix glob":          association(func(s *IdentityAssociationSpec) { s.Namespace = "ci-*" }),
+		"namespace suffix glob":          association(func(s *IdentityAssociationSpec) { s.Namespace = "*-prod" }),
+		"namespace infix glob":           association(func(s *IdentityAssociationSpec) { s.Namespace = "team-*-prod" }),
+		"serviceAccountName glob alone":  association(func(s *IdentityAssociationSpec) { s.ServiceAccountName = "*" }),
+		"serviceAccountName dotted glob": association(func(s *IdentityAssociationSpec) { s.ServiceAccountName = "runner.*" }),
+		"namespaceSelector instead of namespace": association(func(s *IdentityAssociationSpec) {
+			s.Namespace, s.NamespaceSelector = "", &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}}
+		}),
+		"empty namespaceSelector selects every namespace": association(func(s *IdentityAssociationSpec) {
+			s.Namespace, s.NamespaceSelector = "", &metav1.LabelSelector{}
+		}),
 		"aws PodIdentity with region":     association(awsOnly(&AWSIdentity{RoleARN: testRoleARN, Mode: AWSModePodIdentity, Region: "us-west-2"})),
 		"aws IRSA with sts endpoints":     association(awsOnly(&AWSIdentity{RoleARN: testRoleARN, Mode: AWSModeIRSA, STSRegionalEndpoints: ptr(false)})),
 		"aws IRSA with audience":          association(awsOnly(&AWSIdentity{RoleARN: testRoleARN, Mode: AWSModeIRSA, Audience: "custom"})),
@@ -297,6 +309,43 @@ func invalidIdentityAssociations() map[string]invalidCase[*IdentityAssociation] 
 			obj:       association(func(s *IdentityAssociationSpec) { s.Namespace = "" }),
 			wantField: "spec.namespace", wantType: field.ErrorTypeRequired,
 		},
+		"namespace with two globs": {
+			obj:       association(func(s *IdentityAssociationSpec) { s.Namespace = "ci-*-*" }),
+			wantField: "spec.namespace", wantType: field.ErrorTypeInvalid, wantDetail: "namespace may contain at most one '*'",
+		},
+		"namespace glob with a dot": {
+			obj:       association(func(s *IdentityAssociationSpec) { s.Namespace = "team.*" }),
+			wantField: "spec.namespace", wantType: field.ErrorTypeInvalid, wantDetail: "namespace must be a DNS-1123 label (lower-case letters, digits and '-'), optionally with one '*' glob",
+		},
+		"namespace glob starting with a dash": {
+			obj:       association(func(s *IdentityAssociationSpec) { s.Namespace = "-*" }),
+			wantField: "spec.namespace", wantType: field.ErrorTypeInvalid, wantDetail: "optionally with one '*' glob",
+		},
+		"serviceAccountName with two globs": {
+			obj:       association(func(s *IdentityAssociationSpec) { s.ServiceAccountName = "*-runner-*" }),
+			wantField: "spec.serviceAccountName", wantType: field.ErrorTypeInvalid, wantDetail: "serviceAccountName may contain at most one '*'",
+		},
+		"serviceAccountName glob in upper case": {
+			obj:       association(func(s *IdentityAssociationSpec) { s.ServiceAccountName = "Runner-*" }),
+			wantField: "spec.serviceAccountName", wantType: field.ErrorTypeInvalid, wantDetail: "serviceAccountName must be a DNS-1123 subdomain (lower-case letters, digits, '-' and '.'), optionally with one '*' glob",
+		},
+		"namespace and namespaceSelector both set": {
+			obj: association(func(s *IdentityAssociationSpec) {
+				s.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}}
+			}),
+			wantField: "spec.namespaceSelector", wantType: field.ErrorTypeInvalid, wantDetail: "namespace and namespaceSelector are mutually exclusive: set one of them",
+		},
+		"neither namespace nor namespaceSelector": {
+			obj:       association(func(s *IdentityAssociationSpec) { s.Namespace = "" }),
+			wantField: "spec.namespace", wantType: field.ErrorTypeRequired, wantDetail: "one of namespace or namespaceSelector must be set",
+		},
+		"namespaceSelector with an invalid operator": {
+			obj: association(func(s *IdentityAssociationSpec) {
+				s.Namespace = ""
+				s.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "team", Operator: "Equals", Values: []string{"a"}}}}
+			}),
+			wantField: "spec.namespaceSelector", wantType: field.ErrorTypeInvalid, wantDetail: `"Equals" is not a valid label selector operator`,
+		},
 		"namespace with a dot": {
 			obj:       association(func(s *IdentityAssociationSpec) { s.Namespace = "team.a" }),
 			wantField: "spec.namespace", wantType: field.ErrorTypeInvalid, wantDetail: "namespace must be a DNS-1123 label (lower-case letters, digits and '-')",
@@ -349,11 +398,15 @@ func invalidRegistryAttachments() map[string]invalidCase[*RegistryAttachment] {
 		},
 		"both pull methods": {
 			obj:       attachment(func(s *RegistryAttachmentSpec) { s.Pull.NodeIdentity = &NodeIdentityPull{} }),
-			wantField: "spec.pull", wantType: field.ErrorTypeInvalid, wantDetail: "exactly one of imagePullSecret or nodeIdentity must be set",
+			wantField: "spec.pull", wantType: field.ErrorTypeInvalid, wantDetail: "exactly one of imagePullSecret, nodeIdentity or serviceAccountToken must be set",
+		},
+		"pull secret and service account token": {
+			obj:       attachment(func(s *RegistryAttachmentSpec) { s.Pull.ServiceAccountToken = &ServiceAccountTokenPull{} }),
+			wantField: "spec.pull", wantType: field.ErrorTypeInvalid, wantDetail: "exactly one of imagePullSecret, nodeIdentity or serviceAccountToken must be set",
 		},
 		"neither pull method": {
 			obj:       attachment(func(s *RegistryAttachmentSpec) { s.Pull = PullMethod{} }),
-			wantField: "spec.pull", wantType: field.ErrorTypeInvalid, wantDetail: "exactly one of imagePullSecret or nodeIdentity must be set",
+			wantField: "spec.pull", wantType: field.ErrorTypeInvalid, wantDetail: "exactly one of imagePullSecret, nodeIdentity or serviceAccountToken must be set",
 		},
 		"pull secret name missing": {
 			obj:       attachment(func(s *RegistryAttachmentSpec) { s.Pull.ImagePullSecret.Name = "" }),
@@ -432,8 +485,11 @@ func TestIdentityAssociationValidateReportsEveryError(t *testing.T) {
 
 func TestRegistryAttachmentValidateAccepts(t *testing.T) {
 	tests := map[string]*RegistryAttachment{
-		"pull secret":              attachment(nil),
-		"node identity":            attachment(func(s *RegistryAttachmentSpec) { s.Pull = PullMethod{NodeIdentity: &NodeIdentityPull{}} }),
+		"pull secret":   attachment(nil),
+		"node identity": attachment(func(s *RegistryAttachmentSpec) { s.Pull = PullMethod{NodeIdentity: &NodeIdentityPull{}} }),
+		"service account token": attachment(func(s *RegistryAttachmentSpec) {
+			s.Pull = PullMethod{ServiceAccountToken: &ServiceAccountTokenPull{}}
+		}),
 		"glob over ECR hosts":      attachment(func(s *RegistryAttachmentSpec) { s.Registry = "*.dkr.ecr.us-west-2.amazonaws.com" }),
 		"host with port":           attachment(func(s *RegistryAttachmentSpec) { s.Registry = "registry.example.com:5000" }),
 		"glob with port":           attachment(func(s *RegistryAttachmentSpec) { s.Registry = "*.example.com:443" }),
@@ -673,7 +729,7 @@ func TestCRDPatternsMatchGo(t *testing.T) {
 	compiled := append([]string(nil), src.constRegexes...)
 	sort.Strings(compiled)
 	require.Equal(t, constNames, compiled, "validation.go must compile exactly the pattern constants of types.go")
-	require.Len(t, src.literalRegexes, 2, "validation.go's DNS-1123 label and subdomain regexes")
+	require.Len(t, src.literalRegexes, 4, "validation.go's DNS-1123 subdomain regex and the subject glob regexes")
 
 	goPatterns := map[string]string{} // regex -> what names it
 	for name, re := range goConstants {
