@@ -29,8 +29,11 @@ const (
 	// handling it and writing the answer: well inside the API server's 5 s, so a stalled client
 	// gives its connection back long before anyone waits on it.
 	DefaultRequestTimeout = 4 * time.Second
-	// DefaultIdleTimeout closes keep-alive connections nobody uses.
-	DefaultIdleTimeout = 90 * time.Second
+	// DefaultIdleTimeout closes keep-alive connections nobody uses. It is longer than the API
+	// server's own idle timeout for webhook connections (client-go keeps net/http's 90 s), so the
+	// API server closes an idle connection first: a server that closes it at the same moment can
+	// meet a review the client has just sent on it, and that review fails (EOF).
+	DefaultIdleTimeout = 120 * time.Second
 	// DefaultMaxConnections caps open connections. An idle TLS connection costs ~40 KiB; the
 	// API servers of a large cluster hold a few dozen to a webhook replica.
 	DefaultMaxConnections = 512

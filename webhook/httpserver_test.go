@@ -502,3 +502,11 @@ func TestDrainingAnswersCloseTheirConnection(t *testing.T) {
 	assert.True(t, res.Close, "the answer says Connection: close")
 	assert.True(t, closedWithin(conn, 5*time.Second), "and the server closes the connection after it")
 }
+
+// The API server (client-go, net/http's transport defaults) closes idle webhook connections after
+// 90 s; lanyard must wait longer, or a review sent as lanyard closes the connection fails.
+func TestIdleTimeoutOutlastsTheAPIServers(t *testing.T) {
+	apiServerIdle := http.DefaultTransport.(*http.Transport).IdleConnTimeout
+	require.Positive(t, apiServerIdle)
+	assert.Greater(t, DefaultIdleTimeout, apiServerIdle)
+}
