@@ -1,6 +1,10 @@
 package e2e
 
 import (
+	"bufio"
+	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,8 +13,29 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/lanyard-dev/lanyard/internal/status"
 	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
 )
+
+// patchesSent is the PATCH requests a lanyard has sent to the API server (client-go's metric).
+func patchesSent(t *testing.T, metricsAddr string) int {
+	t.Helper()
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	require.NoError(t, err)
+	defer func() { _ = resp.Body.Close() }()
+	n := 0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "rest_client_requests_total{") && strings.Contains(line, `method="PATCH"`) {
+			fields := strings.Fields(line)
+			v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+			require.NoError(t, err)
+			n += int(v)
+		}
+	}
+	return n
+}
 
 // A restart writes no status that is already true: the reconciler compares against its cache
 // (which keeps condition messages as digests), so a fleet of associations costs the API server
@@ -42,8 +67,26 @@ func TestRestartWritesNoStatus(t *testing.T) {
 	}
 
 	lanyard.Stop()
+	// A status written while lanyard was away, from scratch by status.Compute as the reconciler
+	// would write it (new transition times).
+	offline := &v1alpha1.IdentityAssociation{}
+	require.NoError(t, k8s.Get(ctx(t), client.ObjectKeyFromObject(ias[0]), offline))
+	offline.Status = v1alpha1.IdentityAssociationStatus{}
+	offline.Status = status.Compute(offline, []*v1alpha1.IdentityAssociation{offline}, true)
+	require.NoError(t, k8s.Status().Update(ctx(t), offline))
+	versions[offline.Name] = offline.ResourceVersion
+	metricsAddr, err := freeAddr()
+	require.NoError(t, err)
+	lanyard.args = []string{"--metrics-bind-address", metricsAddr}
 	require.NoError(t, lanyard.Start())
+	t.Cleanup(func() { // the suite's lanyard again, as it was
+		lanyard.Stop()
+		lanyard.args = nil
+		require.NoError(t, lanyard.Start())
+	})
 	time.Sleep(3 * time.Second) // the new leader has reconciled every association by now
+	// Not even a patch that changes nothing (the API server would keep the resourceVersion).
+	assert.Zero(t, patchesSent(t, metricsAddr), "status patches sent after the restart")
 	for _, ia := range ias {
 		var got v1alpha1.IdentityAssociation
 		require.NoError(t, k8s.Get(ctx(t), client.ObjectKeyFromObject(ia), &got))

@@ -31,6 +31,12 @@ func (r *Runner) Start(ctx context.Context) error {
 }
 
 func (r *Runner) runTerm(ctx context.Context) error {
+	// Every cache the statuses are computed from must be whole first — the controller itself
+	// waits only for its informers, not for the Reader's ServiceAccount store: a status computed
+	// from a half-listed store would say "ServiceAccount not found" for ServiceAccounts that exist.
+	if !r.Reconciler.Reader.WaitForSync(ctx) {
+		return ctx.Err()
+	}
 	ctl, err := r.Reconciler.newController(r.Cache, r.Log)
 	if err != nil {
 		return err
