@@ -196,6 +196,9 @@ func TestSchemaRejectsMalformedAssociations(t *testing.T) {
 		"no provider":          {v1alpha1.IdentityAssociationSpec{}, "at least one of aws, azure or gcp must be set"},
 		"expiration too short": {v1alpha1.IdentityAssociationSpec{TokenExpirationSeconds: ptr.To[int64](60), GCP: &v1alpha1.GCPIdentity{WorkloadIdentityProvider: provider}}, "should be greater than or equal to 600"},
 		"azure expiration":     {v1alpha1.IdentityAssociationSpec{TokenExpirationSeconds: ptr.To[int64](600), Azure: &v1alpha1.AzureIdentity{ClientID: clientID}}, "at least 3600 when azure is set"},
+		"azure identity that is not a managed identity": {v1alpha1.IdentityAssociationSpec{Azure: &v1alpha1.AzureIdentity{ClientID: clientID,
+			IdentityResourceID: "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm"}},
+			"identityResourceID must be the resource ID of a user-assigned managed identity"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -207,6 +210,13 @@ func TestSchemaRejectsMalformedAssociations(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
+	t.Run("azure identity resource ID accepted as Azure writes it", func(t *testing.T) {
+		ia := &v1alpha1.IdentityAssociation{ObjectMeta: metav1.ObjectMeta{GenerateName: "schema-"}, Spec: v1alpha1.IdentityAssociationSpec{
+			Namespace: "default", ServiceAccountName: "schema-ok",
+			Azure: &v1alpha1.AzureIdentity{ClientID: clientID, TenantID: tenantID,
+				IdentityResourceID: "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg-prod.(eu)/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-payments"}}}
+		require.NoError(t, k8s.Create(ctx(t), ia, client.DryRunAll))
+	})
 	t.Run("registry attachment with both pull methods", func(t *testing.T) {
 		ra := &v1alpha1.RegistryAttachment{ObjectMeta: metav1.ObjectMeta{GenerateName: "schema-"}, Spec: v1alpha1.RegistryAttachmentSpec{
 			Registry: "myacr.azurecr.io",
