@@ -10,7 +10,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 # Static (no cgo), reproducible paths, the version stamped into `lanyard version`.
 LDFLAGS := -s -w -X github.com/lanyard-dev/lanyard/internal/cli.Version=$(VERSION)
 
-.PHONY: all build image generate verify test unit e2e envtest-assets dev-cluster fuzz lint bench bench-go bench-suite bench-memory bench-load clean
+.PHONY: all build image generate verify test unit bench-check e2e envtest-assets dev-cluster fuzz lint bench bench-go bench-suite bench-memory bench-load clean
 
 all: build
 
@@ -39,7 +39,7 @@ verify:
 
 ## test: every test — verification, unit and golden tests, the e2e suite against a real
 ## kube-apiserver + etcd (built once and cached outside the repository), short fuzzing.
-test: verify lint unit e2e fuzz
+test: verify lint unit bench-check e2e fuzz
 
 ## unit: unit, golden and CLI tests (no API server needed), under the race detector where a C
 ## toolchain is present (.ci/run installs gcc); packages that start goroutines fail on any left
@@ -48,6 +48,12 @@ RACE ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 unit:
 	$(if $(RACE),,@echo "no gcc: unit tests run without the race detector" >&2)
 	$(GO) test $(RACE) -count=1 $$($(GO) list ./... | grep -v /e2e)
+
+## bench-check: every Go benchmark of the hot path runs once (so none rots), and the allocation
+## budgets per admission and per container hold — outside the race detector, which changes what
+## allocates. Nothing here is timed.
+bench-check:
+	$(GO) test -count=1 -run 'Allocs|Allocations' -bench . -benchtime 1x ./mutate/ ./webhook/ ./policy/...
 
 ## envtest-assets: build (first time, ~15 min) or reuse etcd and kube-apiserver for envtest.
 envtest-assets:
