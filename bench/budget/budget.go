@@ -101,12 +101,15 @@ type Size struct {
 	CatchUpReadyAfter  time.Duration
 	StatusesBySuite    int // statuses written by the suite (as lanyard would) before the steady runs
 	SteadyStatusWrites int // status writes of the restarted lanyard (none when it finds them as it would write them)
-	ReadyAfter         time.Duration
-	Typical            Pair  // closed loop, Plan.Workers
-	Large              *Pair // closed loop, Plan.LargeWorkers; nil where not measured
-	Steady             Pair  // open loop at Plan.Rate
-	LanyardMemory      Memory
-	FloorMemory        Memory
+	// lanyard's own handling time, p99 (the upper bound of its histogram bucket), during the
+	// catch-up run and the steady open-loop run: the part of the latency that is lanyard's work.
+	HandlingP99CatchUp, HandlingP99Steady time.Duration
+	ReadyAfter                            time.Duration
+	Typical                               Pair  // closed loop, Plan.Workers
+	Large                                 *Pair // closed loop, Plan.LargeWorkers; nil where not measured
+	Steady                                Pair  // open loop at Plan.Rate
+	LanyardMemory                         Memory
+	FloorMemory                           Memory
 }
 
 // Report is the whole run.
@@ -197,9 +200,13 @@ func (r *runner) size(ctx context.Context, from, n int) (Size, error) {
 	if err != nil {
 		return s, stopAfter(p, err)
 	}
+	handledBefore, _ := p.Histogram(handlingHistogram)
 	m, err := r.measure(ctx, p, p.Server(), typical, open, fmt.Sprintf("%d-catchup", n))
 	if err != nil {
 		return s, stopAfter(p, err)
+	}
+	if handledAfter, err := p.Histogram(handlingHistogram); err == nil {
+		s.HandlingP99CatchUp = quantileBetween(handledBefore, handledAfter, 0.99)
 	}
 	after, _, err := statusWrites(p)
 	if err != nil {
@@ -249,8 +256,12 @@ func (r *runner) steady(ctx context.Context, p *Process, s *Size, typical *loadg
 		}
 		s.Large = &pair
 	}
+	handledBefore, _ := p.Histogram(handlingHistogram)
 	if s.Steady, err = r.pair(ctx, p, typical, open, fmt.Sprintf("%d-rate", s.N)); err != nil {
 		return err
+	}
+	if handledAfter, err := p.Histogram(handlingHistogram); err == nil {
+		s.HandlingP99Steady = quantileBetween(handledBefore, handledAfter, 0.99)
 	}
 	lanyardAfter, err := loadgen.ReadProc(fmt.Sprint(p.PID))
 	if err != nil {

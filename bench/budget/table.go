@@ -231,6 +231,10 @@ func (r *Report) WriteMarkdown(w io.Writer, f Facts) {
 			"(`status.Compute`), lanyard restarted (ready in %s) and measured once its status pass was done.",
 			thousands(s.N), s.SeedTime.Round(100*time.Millisecond), s.CatchUpReadyAfter.Round(10*time.Millisecond), thousands(s.CatchUpToWrite),
 			thousands(s.CatchUpWrittenTill), s.ReadyAfter.Round(10*time.Millisecond))
+		if s.HandlingP99CatchUp > 0 && s.HandlingP99Steady > 0 {
+			fmt.Fprintf(w, " lanyard's own handling time of those reviews (its `%s` histogram, p99 as the bound of its bucket): ≤ %s during the catch-up, ≤ %s steady.",
+				handlingHistogram, fmtLatency(s.HandlingP99CatchUp), fmtLatency(s.HandlingP99Steady))
+		}
 		if s.SteadyStatusWrites > 0 {
 			fmt.Fprintf(w, " **The restarted lanyard wrote %s statuses again** (it did not find them as it would write them), during the steady runs.", thousands(s.SteadyStatusWrites))
 		}
