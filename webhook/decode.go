@@ -57,34 +57,10 @@ func decodeRequestFast(d *jsonr.Decoder) *requestFields {
 			req.UID = types.UID(d.String())
 		case "kind":
 			d.Once(&seen, 1)
-			var kindSeen uint32
-			for more := d.Object(); more; more = d.More() {
-				switch string(d.Name()) {
-				case "group":
-					d.Once(&kindSeen, 0)
-					req.Kind.Group = d.String()
-				case "kind":
-					d.Once(&kindSeen, 1)
-					req.Kind.Kind = d.StringAmong("Pod")
-				default:
-					d.Skip()
-				}
-			}
+			req.Kind.Group, req.Kind.Kind = groupAnd(d, "kind", "Pod")
 		case "resource":
 			d.Once(&seen, 2)
-			var resourceSeen uint32
-			for more := d.Object(); more; more = d.More() {
-				switch string(d.Name()) {
-				case "group":
-					d.Once(&resourceSeen, 0)
-					req.Resource.Group = d.String()
-				case "resource":
-					d.Once(&resourceSeen, 1)
-					req.Resource.Resource = d.StringAmong("pods")
-				default:
-					d.Skip()
-				}
-			}
+			req.Resource.Group, req.Resource.Resource = groupAnd(d, "resource", "pods")
 		case "subResource":
 			d.Once(&seen, 3)
 			req.SubResource = d.String()
@@ -108,4 +84,23 @@ func decodeRequestFast(d *jsonr.Decoder) *requestFields {
 		}
 	}
 	return req
+}
+
+// groupAnd reads a {group, <member>} object (a request's kind or resource); the member's value
+// is usually common, which StringAmong returns without allocating.
+func groupAnd(d *jsonr.Decoder, member, common string) (group, value string) {
+	var seen uint32
+	for more := d.Object(); more; more = d.More() {
+		switch string(d.Name()) {
+		case "group":
+			d.Once(&seen, 0)
+			group = d.String()
+		case member:
+			d.Once(&seen, 1)
+			value = d.StringAmong(common)
+		default:
+			d.Skip()
+		}
+	}
+	return group, value
 }

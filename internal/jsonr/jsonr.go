@@ -117,32 +117,10 @@ func (d *Decoder) peek() byte {
 
 // Object starts reading an object and reports whether a member follows. Anything but an object is
 // refused.
-func (d *Decoder) Object() bool {
-	if d.peek() != '{' {
-		d.Refuse()
-		return false
-	}
-	d.pos++
-	if d.peek() == '}' {
-		d.pos++
-		return false
-	}
-	return true
-}
+func (d *Decoder) Object() bool { return d.open('{', '}') }
 
 // More reports whether another member follows the one just read.
-func (d *Decoder) More() bool {
-	switch d.peek() {
-	case ',':
-		d.pos++
-		return true
-	case '}':
-		d.pos++
-		return false
-	}
-	d.Refuse()
-	return false
-}
+func (d *Decoder) More() bool { return d.next('}') }
 
 // Name reads a member's name and the colon after it. The bytes are the document's, valid while it
 // is. A name with escapes is refused: compared as written, it could not match.
@@ -191,26 +169,33 @@ func (d *Decoder) Once(seen *uint32, i uint) {
 
 // Array starts reading an array and reports whether an item follows. Anything but an array is
 // refused.
-func (d *Decoder) Array() bool {
-	if d.peek() != '[' {
+func (d *Decoder) Array() bool { return d.open('[', ']') }
+
+// MoreItems reports whether another item follows the one just read.
+func (d *Decoder) MoreItems() bool { return d.next(']') }
+
+// open reads the opening bracket of a container and reports whether it has a first element;
+// anything else is refused.
+func (d *Decoder) open(opening, closing byte) bool {
+	if d.peek() != opening {
 		d.Refuse()
 		return false
 	}
 	d.pos++
-	if d.peek() == ']' {
+	if d.peek() == closing {
 		d.pos++
 		return false
 	}
 	return true
 }
 
-// MoreItems reports whether another item follows the one just read.
-func (d *Decoder) MoreItems() bool {
+// next reads what follows an element of a container: a comma (true) or its closing bracket.
+func (d *Decoder) next(closing byte) bool {
 	switch d.peek() {
 	case ',':
 		d.pos++
 		return true
-	case ']':
+	case closing:
 		d.pos++
 		return false
 	}
