@@ -71,7 +71,7 @@ func (l *Lanyard) Start(ctx context.Context) (*Process, error) {
 var errExitedEarly = errors.New("lanyard exited before it was ready")
 
 func (l *Lanyard) startOnce(ctx context.Context) (*Process, error) {
-	ports, err := freePorts(4)
+	ports, err := FreePorts(4)
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +221,8 @@ func (p *Process) ProfileCPU(ctx context.Context, d time.Duration, path string) 
 	return f.Close()
 }
 
-func freePorts(n int) ([]int, error) {
+// FreePorts returns n TCP ports free on 127.0.0.1 at the moment (held open together, so distinct).
+func FreePorts(n int) ([]int, error) {
 	var out []int
 	var listeners []net.Listener
 	defer func() {

@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
 	"github.com/lanyard-dev/lanyard/certs"
@@ -34,6 +35,21 @@ func ServingCertificate(dir string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "tls.crt"), leaf.CertPEM, 0o600)
+}
+
+// AdminKubeconfig writes into dir a kubeconfig of a cluster-admin user of env's API server (what
+// lanyard runs with in the benchmarks) and returns its path.
+func AdminKubeconfig(env *envtest.Environment, dir string) (string, error) {
+	user, err := env.AddUser(envtest.User{Name: "lanyard", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return "", err
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "kubeconfig")
+	return path, os.WriteFile(path, kubeconfig, 0o600)
 }
 
 // DeploymentEnv is the environment the shipped Deployment (deploy/base/deployment.yaml) gives the

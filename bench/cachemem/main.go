@@ -11,7 +11,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/lanyard-dev/lanyard/bench/budget"
 	"github.com/lanyard-dev/lanyard/policy"
 	"github.com/lanyard-dev/lanyard/policy/cluster"
 	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
@@ -73,28 +73,21 @@ func run(n, perNamespace, compatEvery int, lanyardBin, root string, settle time.
 		return err
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
-	user, err := env.AddUser(envtest.User{Name: "lanyard", Groups: []string{"system:masters"}}, nil)
+	kubeconfigPath, err := budget.AdminKubeconfig(env, dir)
 	if err != nil {
-		return err
-	}
-	kubeconfig, err := user.KubeConfig()
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "kubeconfig"), kubeconfig, 0o600); err != nil {
 		return err
 	}
 	// A serving certificate; lanyard will not be called, but it serves TLS before it is ready.
 	certDir := filepath.Join(dir, "certs")
-	if err := selfSigned(certDir); err != nil {
+	if err := budget.ServingCertificate(certDir); err != nil {
 		return err
 	}
-	ports, err := freePorts(4)
+	ports, err := budget.FreePorts(4)
 	if err != nil {
 		return err
 	}
 	metrics, health := fmt.Sprintf("127.0.0.1:%d", ports[1]), fmt.Sprintf("127.0.0.1:%d", ports[2])
-	cmd := exec.Command(lanyardBin, "serve", "--kubeconfig", filepath.Join(dir, "kubeconfig"), "--cert-mode", "files", "--cert-dir", certDir,
+	cmd := exec.Command(lanyardBin, "serve", "--kubeconfig", kubeconfigPath, "--cert-mode", "files", "--cert-dir", certDir,
 		"--host", "127.0.0.1", "--port", fmt.Sprint(ports[0]), "--metrics-bind-address", metrics,
 		"--health-probe-bind-address", health, "--pprof-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[3]),
 		"--leader-elect=false", "--log-level", "error")
@@ -233,25 +226,6 @@ func metric(url, name string) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("metric %s not found", name)
-}
-
-func freePorts(n int) ([]int, error) {
-	var out []int
-	var listeners []net.Listener
-	defer func() {
-		for _, l := range listeners {
-			_ = l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		listeners = append(listeners, l)
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
-	}
-	return out, nil
 }
 
 func saveProfile(url, path string) error {

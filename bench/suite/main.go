@@ -133,16 +133,8 @@ func run(ctx context.Context, o options) error {
 	} else {
 		defer func() { _ = os.RemoveAll(dir) }()
 	}
-	user, err := env.AddUser(envtest.User{Name: "lanyard", Groups: []string{"system:masters"}}, nil)
+	kubeconfigPath, err := budget.AdminKubeconfig(env, dir)
 	if err != nil {
-		return err
-	}
-	kubeconfig, err := user.KubeConfig()
-	if err != nil {
-		return err
-	}
-	kubeconfigPath := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
 		return err
 	}
 	certDir := filepath.Join(dir, "certs")
