@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -53,18 +52,7 @@ func TestGracefulDrain(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 
 	l := lanyard
-	l.mu.Lock()
-	cancel := l.cancel
-	l.mu.Unlock()
-	cancel() // SIGTERM
-	require.Eventually(t, func() bool {
-		resp, err := http.Get("http://" + l.healthAddr + "/readyz")
-		if err != nil {
-			return true
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode != http.StatusOK
-	}, time.Second, 20*time.Millisecond, "readiness fails as soon as the drain starts")
+	l.drain(t)
 	time.Sleep(time.Second) // still inside the 2 s shutdown delay
 	close(stop)
 	wg.Wait()

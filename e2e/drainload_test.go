@@ -180,18 +180,7 @@ func TestDrainUnderLoadWithTwoReplicas(t *testing.T) {
 	before, at := created.Load(), time.Now()
 
 	victim := replicas[0]
-	victim.mu.Lock()
-	sigterm := victim.cancel
-	victim.mu.Unlock()
-	sigterm()
-	require.Eventually(t, func() bool {
-		resp, err := http.Get("http://" + victim.healthAddr + "/readyz")
-		if err != nil {
-			return true
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode != http.StatusOK
-	}, time.Second, 20*time.Millisecond, "readiness fails as soon as the drain starts")
+	victim.drain(t)
 	select {
 	case err := <-victim.done:
 		assert.NoError(t, err, "a clean shutdown")

@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -105,3 +108,28 @@ func yamlUnmarshal(data []byte, v any) error { return sigsyaml.Unmarshal(data, v
 func inNamespace(ns string) client.DeleteAllOfOption { return client.InNamespace(ns) }
 
 func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+// metricSum adds up the samples of metric name on a lanyard's metrics endpoint whose labels
+// contain label ("" for all), and reports whether there was any.
+func metricSum(t *testing.T, metricsAddr, name, label string) (float64, bool) {
+	t.Helper()
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	require.NoError(t, err)
+	defer func() { _ = resp.Body.Close() }()
+	var sum float64
+	found := false
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') || !strings.Contains(rest, label) {
+			continue
+		}
+		fields := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])
+		require.NotEmpty(t, fields, "metric line %s%s", name, rest)
+		v, err := strconv.ParseFloat(fields[0], 64)
+		require.NoError(t, err)
+		sum += v
+		found = true
+	}
+	return sum, found
+}

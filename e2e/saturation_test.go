@@ -1,13 +1,10 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,19 +19,9 @@ import (
 // goroutinesOf reads go_goroutines from a lanyard's metrics endpoint.
 func goroutinesOf(t *testing.T, metricsAddr string) int {
 	t.Helper()
-	resp, err := http.Get("http://" + metricsAddr + "/metrics")
-	require.NoError(t, err)
-	defer func() { _ = resp.Body.Close() }()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
-			n, err := strconv.ParseFloat(v, 64)
-			require.NoError(t, err)
-			return int(n)
-		}
-	}
-	t.Fatal("no go_goroutines in the metrics")
-	return 0
+	n, found := metricSum(t, metricsAddr, "go_goroutines", "")
+	require.True(t, found, "no go_goroutines in the metrics")
+	return int(n)
 }
 
 // reviewStatus posts a review to the lanyard at addr and returns the HTTP status (for goroutines:

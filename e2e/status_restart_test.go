@@ -1,10 +1,6 @@
 package e2e
 
 import (
-	"bufio"
-	"net/http"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,21 +16,8 @@ import (
 // patchesSent is the PATCH requests a lanyard has sent to the API server (client-go's metric).
 func patchesSent(t *testing.T, metricsAddr string) int {
 	t.Helper()
-	resp, err := http.Get("http://" + metricsAddr + "/metrics")
-	require.NoError(t, err)
-	defer func() { _ = resp.Body.Close() }()
-	n := 0
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "rest_client_requests_total{") && strings.Contains(line, `method="PATCH"`) {
-			fields := strings.Fields(line)
-			v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
-			require.NoError(t, err)
-			n += int(v)
-		}
-	}
-	return n
+	n, _ := metricSum(t, metricsAddr, "rest_client_requests_total", `method="PATCH"`)
+	return int(n)
 }
 
 // A restart writes no status that is already true: the reconciler compares against its cache

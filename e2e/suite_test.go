@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -257,6 +258,17 @@ func (l *lanyardProcess) waitReady(timeout time.Duration) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return errors.New("lanyard not ready in time")
+}
+
+// drain sends SIGTERM, as a rollout does, and requires readiness to fail at once.
+func (l *lanyardProcess) drain(t *testing.T) {
+	t.Helper()
+	l.mu.Lock()
+	sigterm := l.cancel
+	l.mu.Unlock()
+	sigterm()
+	require.Eventually(t, func() bool { return probe(l, "/readyz") != http.StatusOK }, time.Second, 20*time.Millisecond,
+		"readiness fails as soon as the drain starts")
 }
 
 func (l *lanyardProcess) Stop() {
