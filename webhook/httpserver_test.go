@@ -343,15 +343,7 @@ func TestLargeChunkedBodyIsReadWhole(t *testing.T) {
 	m, _ := newMutator(testPolicy())
 	m.Limits = NewLimits(4, 64<<20, m.Metrics)
 	srv, client := newServer(t, m)
-	var review map[string]any
-	require.NoError(t, json.Unmarshal(readFixture(t, "aws-irsa.json"), &review))
-	var containers []any
-	for i := range 5000 {
-		containers = append(containers, map[string]any{"name": fmt.Sprintf("c%d", i), "image": "registry.example.com/app:1"})
-	}
-	podSpec(review)["containers"] = containers
-	body, err := json.Marshal(review)
-	require.NoError(t, err)
+	body := wideReview(t, 5000)
 	require.Greater(t, len(body), 4*readChunk)
 	res := post(t, srv, client, io.MultiReader(bytes.NewReader(body)), "application/json") // no Content-Length: chunked
 	require.Equal(t, http.StatusOK, res.status, "%s", res.body)
@@ -384,15 +376,7 @@ func TestPatchBeyondTheBoundIsDenied(t *testing.T) {
 // exceeds the whole budget is refused at once (413, no pod etcd can store is that wide), and one
 // that does not fit beside the others waits or gets 503 — memory stays within the budget.
 func TestWorkingMemoryIsReservedBeforeDecoding(t *testing.T) {
-	var review map[string]any
-	require.NoError(t, json.Unmarshal(readFixture(t, "aws-irsa.json"), &review))
-	var containers []any
-	for i := range 3000 {
-		containers = append(containers, map[string]any{"name": fmt.Sprintf("c%d", i), "image": "registry.example.com/app:1"})
-	}
-	podSpec(review)["containers"] = containers
-	body, err := json.Marshal(review)
-	require.NoError(t, err)
+	body := wideReview(t, 3000)
 	estimate := workingBytes(body)
 	require.Greater(t, estimate, int64(len(body))*10, "many small objects cost many times their bytes")
 
@@ -420,15 +404,7 @@ func TestWorkingMemoryIsReservedBeforeDecoding(t *testing.T) {
 // working memory while holding what another waiter needs (a review's body bytes come from their
 // own pool), so a burst cannot wedge the budget until every deadline passes.
 func TestWideReviewsTakeTurnsWithoutWedging(t *testing.T) {
-	var review map[string]any
-	require.NoError(t, json.Unmarshal(readFixture(t, "aws-irsa.json"), &review))
-	var containers []any
-	for i := range 2000 {
-		containers = append(containers, map[string]any{"name": fmt.Sprintf("c%d", i), "image": "registry.example.com/app:1"})
-	}
-	podSpec(review)["containers"] = containers
-	body, err := json.Marshal(review)
-	require.NoError(t, err)
+	body := wideReview(t, 2000)
 	estimate := workingBytes(body)
 
 	m, _ := newMutator(testPolicy())
@@ -509,4 +485,19 @@ func TestIdleTimeoutOutlastsTheAPIServers(t *testing.T) {
 	apiServerIdle := http.DefaultTransport.(*http.Transport).IdleConnTimeout
 	require.Positive(t, apiServerIdle)
 	assert.Greater(t, DefaultIdleTimeout, apiServerIdle)
+}
+
+// wideReview is the aws-irsa fixture with n minimal containers.
+func wideReview(t *testing.T, n int) []byte {
+	t.Helper()
+	var review map[string]any
+	require.NoError(t, json.Unmarshal(readFixture(t, "aws-irsa.json"), &review))
+	containers := make([]any, 0, n)
+	for i := range n {
+		containers = append(containers, map[string]any{"name": fmt.Sprintf("c%d", i), "image": "registry.example.com/app:1"})
+	}
+	podSpec(review)["containers"] = containers
+	body, err := json.Marshal(review)
+	require.NoError(t, err)
+	return body
 }
