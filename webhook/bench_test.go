@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,6 +24,11 @@ import (
 // containers, env vars per container and volumes (each container mounts up to 5 of them).
 func benchReview(b testing.TB, containers, env, volumes int) []byte {
 	b.Helper()
+	return podCreateReview(b, benchPod(containers, env, volumes))
+}
+
+// benchPod is the pod of benchReview.
+func benchPod(containers, env, volumes int) *corev1.Pod {
 	pod := &corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}}
 	pod.GenerateName = "app-6b7f9d8c5d-"
 	pod.Namespace = "default"
@@ -46,10 +52,14 @@ func benchReview(b testing.TB, containers, env, volumes int) []byte {
 		}
 		pod.Spec.Containers = append(pod.Spec.Containers, ctr)
 	}
+	return pod
+}
+
+// podCreateReview wraps pod in an AdmissionReview of its creation, as the API server sends it.
+func podCreateReview(t testing.TB, pod *corev1.Pod) []byte {
+	t.Helper()
 	raw, err := json.Marshal(pod)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(t, err)
 	gvk := metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}
 	gvr := metav1.GroupVersionResource{Version: "v1", Resource: "pods"}
 	dryRun := false
@@ -61,9 +71,7 @@ func benchReview(b testing.TB, containers, env, volumes int) []byte {
 			Options: runtime.RawExtension{Raw: []byte(`{"kind":"CreateOptions","apiVersion":"meta.k8s.io/v1"}`)},
 		},
 	})
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(t, err)
 	return body
 }
 

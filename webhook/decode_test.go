@@ -9,55 +9,21 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	kjson "sigs.k8s.io/json"
 )
 
-// apiServerReview is a pod CREATE review as the API server writes it (the shape of the benchmark
-// bodies), with annotations escaped as the API server escapes them.
+// apiServerReview is a pod CREATE review as the API server writes it (the benchmark pod with a
+// valueFrom env var per container), with annotations escaped as the API server escapes them.
 func apiServerReview(t testing.TB, containers, env, volumes int) []byte {
 	t.Helper()
-	pod := &corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}}
-	pod.GenerateName = "app-6b7f9d8c5d-"
-	pod.Namespace = "default"
-	pod.Labels = map[string]string{"app": "app", "pod-template-hash": "6b7f9d8c5d"}
+	pod := benchPod(containers, env, volumes)
 	pod.Annotations = map[string]string{"kubectl.kubernetes.io/last-applied-configuration": `{"a":"<b> & é"}`}
-	pod.Spec.ServiceAccountName = "app"
-	for v := range volumes {
-		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{
-			Name:         fmt.Sprintf("config-%d", v),
-			VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: fmt.Sprintf("cm-%d", v)}}},
-		})
+	for i := range pod.Spec.Containers {
+		c := &pod.Spec.Containers[i]
+		c.Env = append(c.Env, corev1.EnvVar{Name: "POD", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}})
 	}
-	for c := range containers {
-		ctr := corev1.Container{Name: fmt.Sprintf("c%d", c), Image: "myacr.azurecr.io/app:1", ImagePullPolicy: corev1.PullIfNotPresent}
-		for e := range env {
-			ctr.Env = append(ctr.Env, corev1.EnvVar{Name: fmt.Sprintf("VAR_%d", e), Value: "value"})
-		}
-		ctr.Env = append(ctr.Env, corev1.EnvVar{Name: "POD", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}})
-		for v := 0; v < volumes && v < 5; v++ {
-			ctr.VolumeMounts = append(ctr.VolumeMounts, corev1.VolumeMount{Name: fmt.Sprintf("config-%d", v), MountPath: fmt.Sprintf("/etc/config-%d", v)})
-		}
-		pod.Spec.Containers = append(pod.Spec.Containers, ctr)
-	}
-	raw, err := json.Marshal(pod)
-	require.NoError(t, err)
-	gvk := metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}
-	gvr := metav1.GroupVersionResource{Version: "v1", Resource: "pods"}
-	dryRun := false
-	body, err := json.Marshal(admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
-		Request: &admissionv1.AdmissionRequest{
-			UID: "0f6c2a8e-1b3d-4e5f-8a9b-0c1d2e3f4a99", Kind: gvk, Resource: gvr, RequestKind: &gvk, RequestResource: &gvr,
-			Namespace: "default", Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw}, DryRun: &dryRun,
-			Options: runtime.RawExtension{Raw: []byte(`{"kind":"CreateOptions","apiVersion":"meta.k8s.io/v1"}`)},
-		},
-	})
-	require.NoError(t, err)
-	return body
+	return podCreateReview(t, pod)
 }
 
 func reviewFiles(t testing.TB) map[string][]byte {
