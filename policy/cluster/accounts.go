@@ -131,15 +131,7 @@ func (s *accountStore) compact(obj any) (accountKey, account, bool) {
 	if !ok {
 		return accountKey{}, account{}, false
 	}
-	var ann map[string]string
-	for _, k := range s.keep {
-		if v, ok := m.Annotations[k]; ok {
-			if ann == nil {
-				ann = make(map[string]string, 2)
-			}
-			ann[k] = v
-		}
-	}
+	ann := keptAnnotations(m.Annotations, s.keep)
 	a := account{annotations: ann}
 	if !m.CreationTimestamp.IsZero() {
 		a.created = m.CreationTimestamp.Unix()

@@ -39,20 +39,27 @@ func trimServiceAccountKeeping(obj any, keep []string) (any, error) {
 	if !ok {
 		return obj, nil
 	}
-	var ann map[string]string
-	for _, k := range keep {
-		if v, ok := m.Annotations[k]; ok {
-			if ann == nil {
-				ann = make(map[string]string, 2)
-			}
-			ann[k] = v
-		}
-	}
+	ann := keptAnnotations(m.Annotations, keep)
 	out := &metav1.PartialObjectMetadata{TypeMeta: serviceAccountType}
 	out.Name, out.Namespace, out.ResourceVersion = m.Name, intern(m.Namespace), m.ResourceVersion
 	out.CreationTimestamp = m.CreationTimestamp // recent ServiceAccounts get a live association check
 	out.Annotations = ann
 	return out, nil
+}
+
+// keptAnnotations are the annotations among keep (nil when there are none: most ServiceAccounts
+// carry no compat annotation).
+func keptAnnotations(all map[string]string, keep []string) map[string]string {
+	var kept map[string]string
+	for _, k := range keep {
+		if v, ok := all[k]; ok {
+			if kept == nil {
+				kept = make(map[string]string, 2)
+			}
+			kept[k] = v
+		}
+	}
+	return kept
 }
 
 // trimNamespace keeps a Namespace's name and labels (namespaceSelectors match on labels).
