@@ -280,11 +280,37 @@ func checkFastPaths(t *testing.T, raw []byte, ch *mutate.Changes, applied *polic
 
 	var view mutate.PodView
 	require.NoError(t, json.Unmarshal(raw, &view))
-	viewChanges, err := mutate.Compute(view.Pod(), applied, opts)
+	// A buffer that held a larger pod before builds exactly the pod a fresh one does.
+	used := &mutate.PodBuffer{}
+	usedPodView(t).PodIn(used)
+	require.Equal(t, view.Pod(), view.PodIn(used), "a reused PodBuffer keeps something of its last pod")
+	viewChanges, err := mutate.Compute(view.PodIn(used), applied, opts)
 	require.NoError(t, err)
 	fromView, err := viewChanges.AppendPatchJSON(nil, "")
 	require.NoError(t, err)
 	require.JSONEq(t, string(got), string(fromView), "the PodView gives other changes than the full pod")
 	require.Equal(t, ch.Warnings, viewChanges.Warnings)
 	require.Equal(t, ch.Injected, viewChanges.Injected)
+}
+
+// usedPodView is a view of a pod with something in every field PodIn fills: many containers,
+// env vars (one from valueFrom), mounts, volumes, annotations.
+func usedPodView(t *testing.T) *mutate.PodView {
+	t.Helper()
+	var env []string
+	for i := range 12 {
+		env = append(env, fmt.Sprintf(`{"name":"E%d","value":"v"}`, i))
+	}
+	env = append(env, `{"name":"F","valueFrom":{"fieldRef":{"fieldPath":"metadata.name"}}}`)
+	c := `{"name":"c%d","image":"registry.example/app:%d","env":[` + strings.Join(env, ",") + `],"volumeMounts":[{"name":"data","mountPath":"/data"}]}`
+	var containers []string
+	for i := range 6 {
+		containers = append(containers, fmt.Sprintf(c, i, i))
+	}
+	raw := `{"metadata":{"name":"old","namespace":"old","annotations":{"a":"b"}},"spec":{"serviceAccountName":"old","nodeSelector":{"k":"v"},` +
+		`"volumes":[{"name":"data","projected":{"sources":[]}},{"name":"other"}],"imagePullSecrets":[{"name":"s"}],` +
+		`"initContainers":[` + strings.Join(containers[:2], ",") + `],"containers":[` + strings.Join(containers[2:], ",") + `]}}`
+	var view mutate.PodView
+	require.NoError(t, json.Unmarshal([]byte(raw), &view))
+	return &view
 }

@@ -68,8 +68,29 @@ var valueFromSet = &corev1.EnvVarSource{}
 
 // Pod builds a pod holding the viewed fields (not the labels: see Label). Slices keep their length and nil-ness, so patch
 // paths and "absent or empty" decisions are the same as for the full pod.
-func (v *PodView) Pod() *corev1.Pod {
-	pod := &corev1.Pod{}
+func (v *PodView) Pod() *corev1.Pod { return v.PodIn(&PodBuffer{}) }
+
+// PodBuffer is memory for the pods PodIn builds, reused from one pod to the next: a webhook that
+// builds every review's pod in a pooled buffer allocates nothing for it. A pod built in a buffer is
+// valid until the buffer is used again.
+type PodBuffer struct {
+	pod        corev1.Pod
+	containers []corev1.Container
+	env        []corev1.EnvVar
+	volumes    []corev1.Volume
+}
+
+// Fits reports whether the buffer is small enough to keep for reuse (after one huge pod it is
+// better dropped than held).
+func (b *PodBuffer) Fits() bool {
+	const maxContainers, maxEnv = 64, 1024
+	return cap(b.containers) <= maxContainers && cap(b.env) <= maxEnv && cap(b.volumes) <= maxContainers
+}
+
+// PodIn is Pod built in b.
+func (v *PodView) PodIn(b *PodBuffer) *corev1.Pod {
+	b.pod = corev1.Pod{}
+	pod := &b.pod
 	if m := v.Metadata; m != nil {
 		pod.Name, pod.GenerateName, pod.Namespace = m.Name, m.GenerateName, m.Namespace
 		pod.Annotations = m.Annotations
@@ -78,33 +99,58 @@ func (v *PodView) Pod() *corev1.Pod {
 	s.ServiceAccountName, s.NodeSelector, s.OS = v.Spec.ServiceAccountName, v.Spec.NodeSelector, v.Spec.OS
 	s.ImagePullSecrets = v.Spec.ImagePullSecrets
 	if v.Spec.Volumes != nil {
-		s.Volumes = make([]corev1.Volume, len(v.Spec.Volumes))
+		s.Volumes = take(&b.volumes, len(v.Spec.Volumes))
 		for i, vol := range v.Spec.Volumes {
 			s.Volumes[i].Name = vol.Name
 			s.Volumes[i].Projected = vol.Projected
 		}
 	}
-	s.InitContainers = containersOf(v.Spec.InitContainers)
-	s.Containers = containersOf(v.Spec.Containers)
+	init, main := v.Spec.InitContainers, v.Spec.Containers
+	envs := 0
+	for _, views := range [2][]containerView{init, main} {
+		for i := range views {
+			envs += len(views[i].Env)
+		}
+	}
+	// One allocation (or none, reusing b) for every container and one for every env var.
+	containers := take(&b.containers, len(init)+len(main))
+	env := take(&b.env, envs)
+	if init != nil {
+		s.InitContainers = containersOf(init, containers[:len(init):len(init)], &env)
+	}
+	if main != nil {
+		s.Containers = containersOf(main, containers[len(init):], &env)
+	}
 	return pod
 }
 
-func containersOf(views []containerView) []corev1.Container {
-	if views == nil {
-		return nil
+// take returns n zeroed elements of *buf, growing it when it is too short. n == 0 gives an empty,
+// non-nil slice.
+func take[T any](buf *[]T, n int) []T {
+	if n == 0 {
+		return make([]T, 0)
 	}
-	out := make([]corev1.Container, len(views))
-	envs := 0
-	for i := range views {
-		envs += len(views[i].Env)
+	if cap(*buf) < n {
+		*buf = make([]T, n)
 	}
-	env := make([]corev1.EnvVar, envs) // one allocation for every container's env
+	s := (*buf)[:n:n]
+	clear(s)
+	return s
+}
+
+// containersOf fills out (len(views) zeroed containers) from views, taking their env vars from the
+// front of *env.
+func containersOf(views []containerView, out []corev1.Container, env *[]corev1.EnvVar) []corev1.Container {
 	for i := range views {
 		c := &views[i]
 		out[i].Name, out[i].Image, out[i].VolumeMounts = c.Name, c.Image, c.VolumeMounts
 		if c.Env != nil {
-			own := env[:len(c.Env):len(c.Env)] // capped: appending to one container's env copies it
-			env = env[len(c.Env):]
+			n := len(c.Env)
+			own := (*env)[:n:n] // capped: appending to one container's env copies it
+			if n == 0 {
+				own = []corev1.EnvVar{}
+			}
+			*env = (*env)[n:]
 			for j, e := range c.Env {
 				own[j].Name, own[j].Value = e.Name, e.Value
 				if e.ValueFrom != nil {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -75,12 +76,42 @@ type PodMutator struct {
 // typical ones that follow should not each allocate as much.
 const maxAnswerHint = 64 << 10
 
-// answerBuffer returns an empty buffer for the answer resp.
-func (h *PodMutator) answerBuffer(resp *response) []byte {
-	if resp.changes == nil {
-		return make([]byte, 0, 512)
+// Buffers reused from one review to the next: a typical review's pod, answer and body would
+// otherwise be most of the garbage it leaves, and garbage collection over a large cache is what
+// a review costs beyond its own work.
+var (
+	podBuffers    = sync.Pool{New: func() any { return new(mutate.PodBuffer) }}
+	answerBuffers sync.Pool // *[]byte
+	bodyBuffers   = sync.Pool{New: func() any { b := make([]byte, 0, pooledBodyBytes); return &b }}
+)
+
+// pooledBodyBytes is the size of a pooled body buffer: a typical review is 2–4 KB.
+const pooledBodyBytes = 8 << 10
+
+func releasePodBuffer(b *mutate.PodBuffer) {
+	if b.Fits() {
+		podBuffers.Put(b)
 	}
-	return make([]byte, 0, min(max(h.patchAnswerBytes.Load(), 512), maxAnswerHint))
+}
+
+// answerBuffer returns an empty buffer for the answer resp, at least as large as the last answer
+// with a patch.
+func (h *PodMutator) answerBuffer(resp *response) []byte {
+	want := int64(512)
+	if resp.changes != nil {
+		want = min(max(h.patchAnswerBytes.Load(), want), maxAnswerHint)
+	}
+	if b, ok := answerBuffers.Get().(*[]byte); ok && int64(cap(*b)) >= want {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, want)
+}
+
+// releaseAnswer takes back an answer once it is written.
+func releaseAnswer(b []byte) {
+	if cap(b) <= maxAnswerHint {
+		answerBuffers.Put(&b)
+	}
 }
 
 // reviewRequest is an AdmissionReview as lanyard reads it: in one pass, with the pod decoded only
@@ -153,6 +184,7 @@ func (h *PodMutator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.Metrics.error(reasonWrite)
 			h.Log.V(1).Info("answer not delivered", "error", err.Error(), "bytes", len(resp))
 		}
+		releaseAnswer(resp) // written (net/http copies or sends it before Write and Flush return)
 		return
 	}
 	h.Metrics.error(herr.reason)
@@ -185,7 +217,10 @@ func (h *PodMutator) serve(w http.ResponseWriter, r *http.Request, res *reservat
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), requestBudget(r, h.timeout()))
 	defer cancel()
-	body, herr := readBody(ctx, w, r, limit, res)
+	body, pooled, herr := readBody(ctx, w, r, limit, res)
+	if pooled != nil {
+		defer bodyBuffers.Put(pooled) // nothing decoded from the body refers to it: strings are copies
+	}
 	if herr != nil {
 		return nil, resultError, herr
 	}
@@ -277,16 +312,22 @@ func tooLarge(size, limit int64) *httpError {
 
 // readBody reads the body into memory reserved as it arrives: a client that announces a large body
 // and sends it slowly, or not at all, holds only what it sent.
-func readBody(ctx context.Context, w http.ResponseWriter, r *http.Request, limit int64, res *reservation) ([]byte, *httpError) {
-	body := http.MaxBytesReader(w, r.Body, limit)
+func readBody(ctx context.Context, w http.ResponseWriter, r *http.Request, limit int64, res *reservation) (body []byte, pooled *[]byte, herr *httpError) {
+	reader := http.MaxBytesReader(w, r.Body, limit)
 	want := int64(readChunk)
 	if r.ContentLength >= 0 {
 		want = min(r.ContentLength+1, want) // +1: EOF is seen without growing
 	}
 	if err := res.addBody(ctx, want); err != nil {
-		return nil, overloaded(err)
+		return nil, nil, overloaded(err)
 	}
-	buf := make([]byte, 0, want)
+	var buf []byte
+	if want <= pooledBodyBytes {
+		pooled = bodyBuffers.Get().(*[]byte)
+		buf = (*pooled)[:0:want] // capped at what was reserved: a body that grows gets new memory
+	} else {
+		buf = make([]byte, 0, want)
+	}
 	for {
 		if len(buf) == cap(buf) {
 			grow := min(max(int64(cap(buf)), readChunk), limit+1-int64(cap(buf)))
@@ -295,24 +336,24 @@ func readBody(ctx context.Context, w http.ResponseWriter, r *http.Request, limit
 			}
 			grow = max(grow, 1)
 			if err := res.addBody(ctx, grow); err != nil {
-				return nil, overloaded(err)
+				return nil, pooled, overloaded(err)
 			}
 			buf = append(buf[:cap(buf)], make([]byte, grow)...)[:len(buf)]
 		}
-		n, err := body.Read(buf[len(buf):cap(buf)])
+		n, err := reader.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if err == io.EOF {
-			return buf, nil
+			return buf, pooled, nil
 		}
 		if err != nil {
 			var tooLargeErr *http.MaxBytesError
 			if errors.As(err, &tooLargeErr) {
-				return nil, tooLarge(-1, limit)
+				return nil, pooled, tooLarge(-1, limit)
 			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				return nil, &httpError{http.StatusRequestTimeout, reasonBadRequest, "reading the request body timed out"}
+				return nil, pooled, &httpError{http.StatusRequestTimeout, reasonBadRequest, "reading the request body timed out"}
 			}
-			return nil, &httpError{http.StatusBadRequest, reasonBadRequest, "reading request body: " + err.Error()}
+			return nil, pooled, &httpError{http.StatusBadRequest, reasonBadRequest, "reading request body: " + err.Error()}
 		}
 	}
 }
@@ -353,7 +394,9 @@ func (h *PodMutator) Review(ctx context.Context, body []byte) ([]byte, string, *
 	}
 
 	resp := response{uid: req.UID, allowed: true}
-	result, herr := h.admit(ctx, req, &resp)
+	pod := podBuffers.Get().(*mutate.PodBuffer)
+	defer releasePodBuffer(pod) // the answer, rendered below, is the last to read the pod
+	result, herr := h.admit(ctx, req, &resp, pod)
 	if herr != nil {
 		return nil, result, herr
 	}
@@ -381,7 +424,7 @@ func (h *PodMutator) Review(ctx context.Context, body []byte) ([]byte, string, *
 	return out, result, nil
 }
 
-func (h *PodMutator) admit(ctx context.Context, req *requestFields, resp *response) (string, *httpError) {
+func (h *PodMutator) admit(ctx context.Context, req *requestFields, resp *response, buf *mutate.PodBuffer) (string, *httpError) {
 	if req.Operation != admissionv1.Create || req.SubResource != "" ||
 		req.Kind.Group != "" || req.Kind.Kind != "Pod" || req.Resource.Group != "" || req.Resource.Resource != "pods" {
 		return resultSkipped, nil // lanyard only mutates pod creation; anything else passes untouched
@@ -405,7 +448,7 @@ func (h *PodMutator) admit(ctx context.Context, req *requestFields, resp *respon
 		return resultSkipped, nil
 	}
 
-	pod := req.Object.Pod()
+	pod := req.Object.PodIn(buf)
 	lookupCtx := ctx
 	// A review that ends before the lookup budget would (the API server's ?timeout= is short)
 	// needs no timer of its own for the lookups: its deadline bounds them already.

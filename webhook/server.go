@@ -88,8 +88,26 @@ type Config struct {
 	// ShutdownDelay keeps serving after SIGTERM while readiness reports draining, so endpoints
 	// drop this replica before its listener closes.
 	ShutdownDelay time.Duration
+	// StatusWrites paces the status reconciler's writes; zero values take status.DefaultPacer's.
+	StatusWrites StatusWrites
 
 	Log logr.Logger
+}
+
+// StatusWrites are the status writes per second while admissions are quiet (Idle) and while the
+// webhook is busy admitting (Busy).
+type StatusWrites struct{ Idle, Busy float64 }
+
+// pacer is the status reconciler's Pacer, fed by the reviews metrics counts.
+func (w StatusWrites) pacer(m *Metrics) *status.Pacer {
+	p := status.DefaultPacer(m.Reviews)
+	if w.Idle > 0 {
+		p.Idle = w.Idle
+	}
+	if w.Busy > 0 {
+		p.Busy = w.Busy
+	}
+	return p
 }
 
 // Run serves admission until ctx ends, then drains: readiness fails, in-flight and newly arriving
@@ -244,7 +262,7 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 			Handler: &AssociationValidator{Live: liveClient, Reader: r, DefaultAzureTenantID: cfg.Policy.DefaultAzureTenantID},
 		}, maxBody, timeout))
 		if err := mgr.Add(&status.Runner{
-			Reconciler: &status.Reconciler{Client: mgr.GetClient(), Reader: r}, Cache: mgr.GetCache(), Config: restConfig,
+			Reconciler: &status.Reconciler{Client: mgr.GetClient(), Reader: r, Pacer: cfg.StatusWrites.pacer(metrics)}, Cache: mgr.GetCache(), Config: restConfig,
 			LeaderElection: cfg.LeaderElection, Namespace: cfg.LeaderElectionNamespace, ID: cfg.LeaderElectionID,
 			Log: log.WithName("status"),
 		}); err != nil {

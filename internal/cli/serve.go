@@ -62,6 +62,8 @@ type serveFlags struct {
 	liveBurst         int
 	liveTimeout       time.Duration
 	recentWindow      time.Duration
+	statusWrites      float64
+	statusWritesBusy  float64
 	logLevel          string
 	logFormat         string
 }
@@ -131,6 +133,8 @@ files change). See docs/certificates.md.`,
 	fs.IntVar(&f.liveBurst, "live-lookup-burst", 50, "burst of live API reads on cache misses")
 	fs.DurationVar(&f.liveTimeout, "live-lookup-timeout", 2*time.Second, "longest wait for the live reads of one review (cache misses, new ServiceAccounts) together")
 	fs.DurationVar(&f.recentWindow, "recent-serviceaccount-window", time.Minute, "ServiceAccounts younger than this with no cached association are checked live")
+	fs.Float64Var(&f.statusWrites, "status-writes-per-second", 50, "IdentityAssociation status writes per second while admissions are quiet")
+	fs.Float64Var(&f.statusWritesBusy, "status-writes-per-second-busy", 5, "status writes per second while the webhook admits 10 or more pods a second: a catch-up of thousands of statuses must not slow admissions")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info or error")
 	fs.StringVar(&f.logFormat, "log-format", "json", "json or console")
 	return cmd
@@ -228,6 +232,9 @@ func (f *serveFlags) config() (webhook.Config, *rest.Config, error) {
 	if f.liveQPS <= 0 || f.liveBurst <= 0 || f.liveTimeout <= 0 {
 		return cfg, nil, errors.New("--live-lookup-qps, --live-lookup-burst and --live-lookup-timeout must be positive")
 	}
+	if f.statusWrites <= 0 || f.statusWritesBusy <= 0 {
+		return cfg, nil, errors.New("--status-writes-per-second and --status-writes-per-second-busy must be positive")
+	}
 	certCfg, err := f.certConfig()
 	if err != nil {
 		return cfg, nil, err
@@ -277,6 +284,7 @@ func (f *serveFlags) config() (webhook.Config, *rest.Config, error) {
 		Live: cluster.Options{LiveQPS: f.liveQPS, LiveBurst: f.liveBurst, LiveTimeout: f.liveTimeout, RecentWindow: f.recentWindow,
 			EKSAnnotationPrefix: policyOptions.EKSAnnotationPrefix},
 		ShutdownDelay: f.shutdownDelay,
+		StatusWrites:  webhook.StatusWrites{Idle: f.statusWrites, Busy: f.statusWritesBusy},
 		Log:           log,
 	}
 	return cfg, restConfig, nil

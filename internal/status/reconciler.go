@@ -37,6 +37,8 @@ import (
 type Reconciler struct {
 	Client client.Client
 	Reader *cluster.Reader
+	// Pacer spaces the writes; nil writes as fast as the client allows.
+	Pacer *Pacer
 }
 
 // newController builds the controller over the shared cache: associations, and ServiceAccounts
@@ -146,6 +148,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	desired := ComputeMatched(ia, r.claimants(ia), r.Reader.CountMatchingServiceAccounts(&ia.Spec))
 	if equalStatus(ia.Status, desired) {
 		return reconcile.Result{}, nil
+	}
+	if r.Pacer != nil {
+		if err := r.Pacer.Wait(ctx); err != nil {
+			return reconcile.Result{}, nil // the term is ending: the next leader computes it again
+		}
 	}
 	patch := client.MergeFrom(ia.DeepCopy())
 	ia.Status = desired
