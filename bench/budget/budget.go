@@ -97,19 +97,23 @@ type Size struct {
 	CatchUp            Figures // lanyard at Plan.Rate right after a fresh start
 	CatchUpToWrite     int     // statuses lanyard had to write when it started (the new associations)
 	CatchUpWritten     int     // statuses it wrote during the measured run
-	CatchUpWrittenTill int     // statuses it had written when the run ended
+	CatchUpWrittenTill int     // statuses the last fresh process had written when its run ended
 	CatchUpReadyAfter  time.Duration
+	// FreshStart: lanyard at Plan.Rate right after a fresh start with every status already
+	// written, the control for CatchUp; FreshStartWrites the statuses those processes wrote.
+	FreshStart         Figures
+	FreshStartWrites   int
 	StatusesBySuite    int // statuses written by the suite (as lanyard would) before the steady runs
 	SteadyStatusWrites int // status writes of the restarted lanyard (none when it finds them as it would write them)
 	// lanyard's own handling time, p99 (the upper bound of its histogram bucket), during the
 	// catch-up run and the steady open-loop run: the part of the latency that is lanyard's work.
-	HandlingP99CatchUp, HandlingP99Steady time.Duration
-	ReadyAfter                            time.Duration
-	Typical                               Pair  // closed loop, Plan.Workers
-	Large                                 *Pair // closed loop, Plan.LargeWorkers; nil where not measured
-	Steady                                Pair  // open loop at Plan.Rate
-	LanyardMemory                         Memory
-	FloorMemory                           Memory
+	HandlingP99CatchUp, HandlingP99Fresh, HandlingP99Steady time.Duration
+	ReadyAfter                                              time.Duration
+	Typical                                                 Pair  // closed loop, Plan.Workers
+	Large                                                   *Pair // closed loop, Plan.LargeWorkers; nil where not measured
+	Steady                                                  Pair  // open loop at Plan.Rate
+	LanyardMemory                                           Memory
+	FloorMemory                                             Memory
 }
 
 // Report is the whole run.
@@ -189,44 +193,36 @@ func (r *runner) size(ctx context.Context, from, n int) (Size, error) {
 	open := loadgen.Config{Rate: plan.Rate, Poisson: true, Inflight: 512, Duration: plan.Duration, Timeout: plan.Timeout}
 
 	// A fresh start: every new association has no status yet, and the status reconciler writes
-	// them while admissions arrive at the open-loop rate.
-	p, err := r.env.Lanyard.Start(ctx)
+	// them while admissions arrive at the open-loop rate. Each round is a new process (each writes
+	// a few statuses: the next still finds almost all to write).
+	s.CatchUpToWrite = n - from
+	r.logf("N = %d: %d statuses to write; p99 at %g/s during the catch-up after fresh starts", n, n-from, plan.Rate)
+	catchUp, err := r.freshStarts(ctx, typical, open, fmt.Sprintf("%d-catchup", n))
 	if err != nil {
 		return s, err
 	}
-	s.CatchUpReadyAfter, s.CatchUpToWrite = p.ReadyAfter, n-from
-	r.logf("N = %d: lanyard ready in %s with %d statuses to write; p99 at %g/s during the catch-up", n, p.ReadyAfter.Round(10*time.Millisecond), n-from, plan.Rate)
-	before, _, err := statusWrites(p)
-	if err != nil {
-		return s, stopAfter(p, err)
-	}
-	handledBefore, _ := p.Histogram(handlingHistogram)
-	m, err := r.measure(ctx, p, p.Server(), typical, open, fmt.Sprintf("%d-catchup", n))
-	if err != nil {
-		return s, stopAfter(p, err)
-	}
-	if handledAfter, err := p.Histogram(handlingHistogram); err == nil {
-		s.HandlingP99CatchUp = quantileBetween(handledBefore, handledAfter, 0.99)
-	}
-	after, _, err := statusWrites(p)
-	if err != nil {
-		return s, stopAfter(p, err)
-	}
-	s.CatchUp, s.CatchUpWritten, s.CatchUpWrittenTill = figuresOf(m.Stats, m.ServerTicks, r.hz), after-before, after
-	if err := p.Stop(); err != nil {
-		r.logf("lanyard stopped with: %v", err)
-	}
-	r.logf("N = %d: lanyard stopped with %d of %d statuses written", n, after, n-from)
+	s.CatchUp, s.HandlingP99CatchUp, s.CatchUpReadyAfter = catchUp.figures, catchUp.handlingP99, catchUp.readyAfter
+	s.CatchUpWritten, s.CatchUpWrittenTill = catchUp.writtenInRuns, catchUp.writtenTill
 
 	// Steady state: the statuses written (what the reconciler would write), lanyard started again.
 	if s.StatusesBySuite, err = loadgen.WriteStatuses(ctx, r.env.Client, plan.Namespace, plan.SeedWorkers); err != nil {
 		return s, err
 	}
-	if p, err = r.env.Lanyard.Start(ctx); err != nil {
+	// The control for the catch-up: fresh starts exactly as above, with every status already
+	// written. What the catch-up adds to these is the catch-up's doing; the rest is a new
+	// process's first seconds.
+	r.logf("N = %d: %d statuses written by the suite; p99 at %g/s after fresh starts with nothing to write", n, s.StatusesBySuite, plan.Rate)
+	fresh, err := r.freshStarts(ctx, typical, open, fmt.Sprintf("%d-fresh", n))
+	if err != nil {
+		return s, err
+	}
+	s.FreshStart, s.HandlingP99Fresh, s.FreshStartWrites = fresh.figures, fresh.handlingP99, fresh.writtenInRuns
+	p, err := r.env.Lanyard.Start(ctx)
+	if err != nil {
 		return s, err
 	}
 	s.ReadyAfter = p.ReadyAfter
-	r.logf("N = %d: %d statuses written by the suite; lanyard ready in %s", n, s.StatusesBySuite, p.ReadyAfter.Round(10*time.Millisecond))
+	r.logf("N = %d: lanyard ready in %s for the steady runs", n, p.ReadyAfter.Round(10*time.Millisecond))
 	if err := r.steady(ctx, p, &s, typical, open); err != nil {
 		return s, stopAfter(p, err)
 	}
@@ -234,6 +230,60 @@ func (r *runner) size(ctx context.Context, from, n int) (Size, error) {
 		r.logf("lanyard stopped with: %v", err)
 	}
 	return s, nil
+}
+
+// freshRuns are the open-loop runs of Plan.Rounds freshly started lanyard processes, merged.
+type freshRuns struct {
+	figures       Figures
+	handlingP99   time.Duration
+	readyAfter    time.Duration // of the first process
+	writtenInRuns int           // status writes during the measured runs, all processes
+	writtenTill   int           // status writes of the last process from its start to its run's end
+}
+
+// freshStarts starts lanyard Plan.Rounds times and measures each process at once, from the first
+// review on, for Plan.Warmup and Plan.Duration.
+func (r *runner) freshStarts(ctx context.Context, reviews *loadgen.Reviews, cfg loadgen.Config, name string) (freshRuns, error) {
+	var out freshRuns
+	var stats loadgen.Stats
+	var ticks int64
+	handled := buckets{}
+	for round := range r.plan.Rounds {
+		p, err := r.env.Lanyard.Start(ctx)
+		if err != nil {
+			return out, err
+		}
+		if round == 0 {
+			out.readyAfter = p.ReadyAfter
+		}
+		r.logf("  fresh start %d of %d: lanyard ready in %s", round+1, r.plan.Rounds, p.ReadyAfter.Round(10*time.Millisecond))
+		before, _, err := statusWrites(p)
+		if err != nil {
+			return out, stopAfter(p, err)
+		}
+		handledBefore, _ := p.Histogram(handlingHistogram)
+		m, err := r.measure(ctx, p, p.Server(), reviews, cfg, fmt.Sprintf("%s-%d", name, round+1))
+		if err != nil {
+			return out, stopAfter(p, err)
+		}
+		if handledAfter, err := p.Histogram(handlingHistogram); err == nil && handledBefore != nil {
+			handled.addBetween(handledBefore, handledAfter)
+		}
+		after, _, err := statusWrites(p)
+		if err != nil {
+			return out, stopAfter(p, err)
+		}
+		stats.Merge(m.Stats)
+		ticks += m.ServerTicks
+		out.writtenInRuns += after - before
+		out.writtenTill = after
+		if err := p.Stop(); err != nil {
+			r.logf("lanyard stopped with: %v", err)
+		}
+	}
+	out.figures = figuresOf(&stats, ticks, r.hz)
+	out.handlingP99 = quantileBetween(buckets{}, handled, 0.99)
+	return out, nil
 }
 
 func (r *runner) steady(ctx context.Context, p *Process, s *Size, typical *loadgen.Reviews, open loadgen.Config) error {

@@ -33,7 +33,7 @@ func TestThousands(t *testing.T) {
 	}
 }
 
-// TestTable renders a report with made-up figures: a heading and five rows per size, the large
+// TestTable renders a report with made-up figures: a heading and six rows per size, the large
 // pod where measured, ratios and verdicts against the budget.
 func TestTable(t *testing.T) {
 	figures := func(cpu time.Duration, perSecond float64, p99 time.Duration) Figures {
@@ -42,18 +42,18 @@ func TestTable(t *testing.T) {
 		return f
 	}
 	rep := &Report{Plan: DefaultPlan(), ClockTicks: 100, Sizes: []Size{
-		{N: 1000, CatchUp: figures(0, 500, 3*time.Millisecond), CatchUpToWrite: 1000, CatchUpWritten: 400,
+		{N: 1000, CatchUp: figures(0, 500, 3*time.Millisecond), CatchUpToWrite: 1000, CatchUpWritten: 400, FreshStart: figures(0, 500, 2500*time.Microsecond),
 			Typical:       Pair{Lanyard: figures(120*time.Microsecond, 8000, 0), Floor: figures(100*time.Microsecond, 10000, 0)},
 			Large:         &Pair{Lanyard: figures(2*time.Millisecond, 100, 0), Floor: figures(time.Millisecond, 200, 0)},
 			Steady:        Pair{Lanyard: figures(0, 500, 2*time.Millisecond), Floor: figures(0, 500, 2*time.Millisecond)},
 			LanyardMemory: Memory{AfterRuns: 40 << 10, Idle: 40 << 10, Peak: 50 << 10}, FloorMemory: Memory{AfterRuns: 16 << 10, Idle: 16 << 10, Peak: 20 << 10}},
-		{N: 20000, CatchUp: figures(0, 500, time.Millisecond), CatchUpToWrite: 19000,
+		{N: 20000, CatchUp: figures(0, 500, time.Millisecond), CatchUpToWrite: 19000, FreshStart: figures(0, 500, time.Millisecond),
 			Typical:       Pair{Lanyard: figures(100*time.Microsecond, 8000, 0), Floor: figures(100*time.Microsecond, 8000, 0)},
 			Steady:        Pair{Lanyard: figures(0, 500, time.Millisecond), Floor: figures(0, 500, time.Millisecond)},
 			LanyardMemory: Memory{AfterRuns: 40 << 10, Idle: 40 << 10, Peak: 50 << 10}, FloorMemory: Memory{Idle: 16 << 10}},
 	}}
 	rows := rep.Rows()
-	if len(rows) != 6+1+5+1 {
+	if len(rows) != 7+1+6+1 {
 		t.Fatalf("%d rows: %+v", len(rows), rows)
 	}
 	want := map[string]string{
@@ -62,7 +62,7 @@ func TestTable(t *testing.T) {
 		"throughput, typical pod, 8 workers":                     "≥ 0.75 × floor: met",
 		"p99 at 500 req/s, typical pod, steady":                  "≤ 1.2 × floor: met",
 	}
-	for _, row := range rows[:7] {
+	for _, row := range rows[:8] {
 		if w, ok := want[row.Figure]; ok && row.Budget != w {
 			t.Errorf("%s: budget %q, want %q", row.Figure, row.Budget, w)
 		}
@@ -70,8 +70,11 @@ func TestTable(t *testing.T) {
 	if got := rows[5].Ratio; got != "1.50" {
 		t.Errorf("catch-up ratio %s, want 1.50 (against the floor's steady p99)", got)
 	}
-	if rows[6].Budget != "—" || rows[12].Budget != "≤ 50 MiB: met" {
-		t.Errorf("RSS budgets %q, %q", rows[6].Budget, rows[12].Budget)
+	if got := rows[6]; got.Ratio != "1.25" || got.Budget != "—" {
+		t.Errorf("control row %+v, want ratio 1.25 and no verdict (it is not a budget row)", got)
+	}
+	if rows[7].Budget != "—" || rows[14].Budget != "≤ 50 MiB: met" {
+		t.Errorf("RSS budgets %q, %q", rows[7].Budget, rows[14].Budget)
 	}
 	if len(rep.Problems()) != 0 {
 		t.Errorf("problems: %v", rep.Problems())

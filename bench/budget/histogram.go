@@ -59,6 +59,13 @@ func (p *Process) Histogram(name string) (buckets, error) {
 	return out, s.Err()
 }
 
+// addBetween adds to b the observations made between two readings of a histogram.
+func (b buckets) addBetween(before, after buckets) {
+	for bound, v := range after {
+		b[bound] += v - before[bound]
+	}
+}
+
 // quantileBetween is the upper bound of the bucket holding quantile q of the observations made
 // between two readings of a histogram (0 when there were none, or the quantile is past the last
 // finite bucket).
