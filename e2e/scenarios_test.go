@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -312,4 +313,25 @@ func TestAssociationStatus(t *testing.T) {
 		s, _ := condition(orphan.Name, v1alpha1.ConditionServiceAccountFound)
 		return s == "False"
 	}, 30*time.Second, 100*time.Millisecond, "the one without a ServiceAccount says so")
+
+	// A status that changes is written from the association read live (the cache keeps only a
+	// digest of statuses): the conditions that do not change keep their transition times.
+	before := &v1alpha1.IdentityAssociation{}
+	require.NoError(t, k8s.Get(ctx(t), types.NamespacedName{Name: ready.Name}, before))
+	unique := meta.FindStatusCondition(before.Status.Conditions, v1alpha1.ConditionConflict)
+	require.NotNil(t, unique)
+	time.Sleep(1100 * time.Millisecond) // transition times are kept to the second
+	changed := before.DeepCopy()
+	changed.Spec.AWS.Mode = v1alpha1.AWSModePodIdentity
+	require.NoError(t, k8s.Update(ctx(t), changed))
+	after := &v1alpha1.IdentityAssociation{}
+	require.Eventually(t, func() bool {
+		return k8s.Get(ctx(t), types.NamespacedName{Name: ready.Name}, after) == nil &&
+			after.Status.Providers == "aws(PodIdentity)" && after.Status.ObservedGeneration == after.Generation
+	}, 30*time.Second, 100*time.Millisecond, "the new spec's status is written")
+	assert.True(t, meta.IsStatusConditionTrue(after.Status.Conditions, v1alpha1.ConditionReady))
+	kept := meta.FindStatusCondition(after.Status.Conditions, v1alpha1.ConditionConflict)
+	require.NotNil(t, kept)
+	assert.Equal(t, unique.LastTransitionTime, kept.LastTransitionTime, "an unchanged condition keeps its transition time")
+	assert.Equal(t, after.Generation, kept.ObservedGeneration)
 }

@@ -262,7 +262,7 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 			Handler: &AssociationValidator{Live: liveClient, Reader: r, DefaultAzureTenantID: cfg.Policy.DefaultAzureTenantID},
 		}, maxBody, timeout))
 		if err := mgr.Add(&status.Runner{
-			Reconciler: &status.Reconciler{Client: mgr.GetClient(), Reader: r, Pacer: cfg.StatusWrites.pacer(metrics)}, Cache: mgr.GetCache(), Config: restConfig,
+			Reconciler: &status.Reconciler{Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Reader: r, Pacer: cfg.StatusWrites.pacer(metrics)}, Cache: mgr.GetCache(), Config: restConfig,
 			LeaderElection: cfg.LeaderElection, Namespace: cfg.LeaderElectionNamespace, ID: cfg.LeaderElectionID,
 			Log: log.WithName("status"),
 		}); err != nil {

@@ -345,12 +345,15 @@ func (r *runner) steady(ctx context.Context, p *Process, s *Size, typical *loadg
 	return nil
 }
 
-// awaitReconciled waits (20 s at most) until the status reconciler has taken every one of the n
-// associations once since the start and its queue is empty, so that its pass — with nothing to
-// write, a few seconds at 20,000 — is not measured.
+// awaitReconciled waits (20 s at most) until the status reconciler's first pass is over — its
+// queue empty, and either every one of the n associations taken or nothing added for a second —
+// so that the pass is not measured.
 func (r *runner) awaitReconciled(ctx context.Context, p *Process, n int) {
 	const name = `name="identityassociation-status"`
 	start := time.Now()
+	// A restart queues only the associations whose status is stale: the pass is over when the
+	// queue is empty and stays so while nothing more is added.
+	lastAdds, stableSince := -1.0, time.Now()
 	for time.Since(start) < 20*time.Second && ctx.Err() == nil {
 		adds, found, err := p.Metric("workqueue_adds_total", name)
 		if err != nil || (!found && time.Since(start) > 2*time.Second) {
@@ -360,9 +363,12 @@ func (r *runner) awaitReconciled(ctx context.Context, p *Process, n int) {
 		if err != nil {
 			return
 		}
-		if found && int(adds) >= n && depth == 0 {
+		if adds != lastAdds || depth > 0 {
+			lastAdds, stableSince = adds, time.Now()
+		}
+		if found && depth == 0 && (int(adds) >= n || time.Since(stableSince) >= time.Second) {
 			written, _, _ := statusWrites(p)
-			r.logf("status reconciler idle after %s (%d statuses written)", time.Since(start).Round(100*time.Millisecond), written)
+			r.logf("status reconciler idle after %s (%d queued, %d statuses written)", time.Since(start).Round(100*time.Millisecond), int(adds), written)
 			return
 		}
 		time.Sleep(200 * time.Millisecond)

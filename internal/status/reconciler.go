@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -39,6 +41,16 @@ type Reconciler struct {
 	Reader *cluster.Reader
 	// Pacer spaces the writes; nil writes as fast as the client allows.
 	Pacer *Pacer
+	// Live reads an association from the API server before its status is replaced (the cache
+	// keeps only a digest of statuses); nil means Client.
+	Live client.Reader
+}
+
+func (r *Reconciler) live() client.Reader {
+	if r.Live != nil {
+		return r.Live
+	}
+	return r.Client
 }
 
 // newController builds the controller over the shared cache: associations, and ServiceAccounts
@@ -60,9 +72,7 @@ func (r *Reconciler) newController(c cache.Cache, log logr.Logger) (controller.C
 		return nil, err
 	}
 	for _, src := range []source.Source{
-		source.Kind(c, &v1alpha1.IdentityAssociation{}, &handler.TypedEnqueueRequestForObject[*v1alpha1.IdentityAssociation]{}),
-		// A change to one association can start or end a conflict for its siblings.
-		source.Kind(c, &v1alpha1.IdentityAssociation{}, handler.TypedEnqueueRequestsFromMapFunc(r.siblings)),
+		source.Kind(c, &v1alpha1.IdentityAssociation{}, associationEvents{r}),
 		source.Func(r.serviceAccountChanges),
 		// A namespace appearing, going or relabelled changes what namespaceSelectors match (a
 		// namespace's ServiceAccounts come and go with their own events).
@@ -76,8 +86,61 @@ func (r *Reconciler) newController(c cache.Cache, log logr.Logger) (controller.C
 	return ctl, nil
 }
 
-func (r *Reconciler) siblings(_ context.Context, ia *v1alpha1.IdentityAssociation) []reconcile.Request {
-	return requests(r.claimants(ia))
+// associationEvents queues the associations an association event may change: the association and
+// its claimants (a change to one can start or end a conflict for the others). A creation — which
+// includes every association the informer lists when a leadership term starts — queues only those
+// whose status is not already what it should be: a restart then queues nothing, and the work
+// queue's sets, which keep their largest size for the life of the term, stay small instead of
+// holding room for every association.
+type associationEvents struct{ r *Reconciler }
+
+type queue = workqueue.TypedRateLimitingInterface[reconcile.Request]
+
+func (h associationEvents) Create(_ context.Context, e event.TypedCreateEvent[*v1alpha1.IdentityAssociation], q queue) {
+	ias := h.r.claimants(e.Object)
+	if !slices.ContainsFunc(ias, func(c *v1alpha1.IdentityAssociation) bool { return c.Name == e.Object.Name }) {
+		ias = append(ias, e.Object) // not indexed yet: the index and this handler see events independently
+	}
+	for _, ia := range ias {
+		if h.r.needsWrite(ia) {
+			q.Add(request(ia))
+		}
+	}
+}
+
+func (h associationEvents) Update(_ context.Context, e event.TypedUpdateEvent[*v1alpha1.IdentityAssociation], q queue) {
+	h.all(q, e.ObjectOld)
+	h.all(q, e.ObjectNew)
+}
+
+func (h associationEvents) Delete(_ context.Context, e event.TypedDeleteEvent[*v1alpha1.IdentityAssociation], q queue) {
+	h.all(q, e.Object)
+}
+
+func (h associationEvents) Generic(_ context.Context, e event.TypedGenericEvent[*v1alpha1.IdentityAssociation], q queue) {
+	h.all(q, e.Object)
+}
+
+// all queues ia and its claimants (the queue drops duplicates).
+func (h associationEvents) all(q queue, ia *v1alpha1.IdentityAssociation) {
+	q.Add(request(ia))
+	for _, c := range h.r.claimants(ia) {
+		q.Add(request(c))
+	}
+}
+
+// needsWrite reports whether the association's status differs from what Reconcile would write.
+func (r *Reconciler) needsWrite(ia *v1alpha1.IdentityAssociation) bool {
+	return !equalStatus(ia.Status, r.desired(ia))
+}
+
+// desired is the status ia should have, from the caches.
+func (r *Reconciler) desired(ia *v1alpha1.IdentityAssociation) v1alpha1.IdentityAssociationStatus {
+	return ComputeMatched(ia, r.claimants(ia), r.Reader.CountMatchingServiceAccounts(&ia.Spec))
+}
+
+func request(ia *v1alpha1.IdentityAssociation) reconcile.Request {
+	return reconcile.Request{NamespacedName: client.ObjectKey{Name: ia.Name}}
 }
 
 // claimants are the cached associations with the same subject as ia, ia included once cached.
@@ -98,7 +161,7 @@ func (r *Reconciler) claimants(ia *v1alpha1.IdentityAssociation) []*v1alpha1.Ide
 // serviceAccountChanges queues the associations matching a ServiceAccount that appeared or went
 // (their ServiceAccountFound condition and matchedServiceAccounts), for as long as the controller
 // runs.
-func (r *Reconciler) serviceAccountChanges(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+func (r *Reconciler) serviceAccountChanges(ctx context.Context, q queue) error {
 	stop := r.Reader.OnServiceAccountChange(func(namespace, name string) {
 		for _, req := range requests(r.Reader.CachedAssociations(namespace, name)) {
 			q.Add(req)
@@ -109,7 +172,7 @@ func (r *Reconciler) serviceAccountChanges(ctx context.Context, q workqueue.Type
 				nsLabels = r.Reader.CachedNamespaceLabels(namespace)
 			}
 			if ia.Spec.Match(namespace, nsLabels, name) != v1alpha1.NoMatch {
-				q.Add(reconcile.Request{NamespacedName: client.ObjectKey{Name: ia.Name}})
+				q.Add(request(ia))
 			}
 		}
 	})
@@ -122,7 +185,7 @@ func (r *Reconciler) namespaceChanged(context.Context, *metav1.PartialObjectMeta
 	var out []reconcile.Request
 	for _, ia := range r.Reader.CachedNamespacePatternAssociations() {
 		if ia.Spec.NamespaceSelector != nil {
-			out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Name: ia.Name}})
+			out = append(out, request(ia))
 		}
 	}
 	return out
@@ -131,7 +194,7 @@ func (r *Reconciler) namespaceChanged(context.Context, *metav1.PartialObjectMeta
 func requests(ias []*v1alpha1.IdentityAssociation) []reconcile.Request {
 	out := make([]reconcile.Request, 0, len(ias))
 	for _, ia := range ias {
-		out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Name: ia.Name}})
+		out = append(out, request(ia))
 	}
 	return out
 }
@@ -145,14 +208,29 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		}
 		return reconcile.Result{}, err
 	}
-	desired := ComputeMatched(ia, r.claimants(ia), r.Reader.CountMatchingServiceAccounts(&ia.Spec))
-	if equalStatus(ia.Status, desired) {
+	if !r.needsWrite(ia) {
 		return reconcile.Result{}, nil
 	}
 	if r.Pacer != nil {
 		if err := r.Pacer.Wait(ctx); err != nil {
 			return reconcile.Result{}, nil // the term is ending: the next leader computes it again
 		}
+	}
+	if cluster.IsCachedDigest(ia.Status) {
+		// The cache keeps a digest of the status: its conditions' transition times, kept when a
+		// condition does not change, and other controllers' conditions are read live.
+		live := &v1alpha1.IdentityAssociation{}
+		if err := r.live().Get(ctx, req.NamespacedName, live); err != nil {
+			if apierrors.IsNotFound(err) || ctx.Err() != nil {
+				return reconcile.Result{}, nil
+			}
+			return reconcile.Result{}, fmt.Errorf("reading IdentityAssociation %s: %w", req.Name, err)
+		}
+		ia = live
+	}
+	desired := r.desired(ia)
+	if equalStatus(ia.Status, desired) {
+		return reconcile.Result{}, nil // the cache was behind
 	}
 	patch := client.MergeFrom(ia.DeepCopy())
 	ia.Status = desired
@@ -286,19 +364,12 @@ func Providers(ia *v1alpha1.IdentityAssociation) string {
 	return strings.Join(p, ",")
 }
 
-// equalStatus reports whether the cached status a already says what b says. The cache keeps
-// condition messages as digests (cluster.MessageDigest).
-func equalStatus(a, b v1alpha1.IdentityAssociationStatus) bool {
-	if a.ObservedGeneration != b.ObservedGeneration || a.Providers != b.Providers || a.MatchedServiceAccounts != b.MatchedServiceAccounts ||
-		len(a.Conditions) != len(b.Conditions) {
-		return false
+// equalStatus reports whether the current status (as the cache keeps it, or read live) already
+// says what the desired one says: the same StatusDigest.
+func equalStatus(current, desired v1alpha1.IdentityAssociationStatus) bool {
+	have := current.Providers
+	if !cluster.IsCachedDigest(current) {
+		have = cluster.StatusDigest(current)
 	}
-	for _, c := range b.Conditions {
-		old := meta.FindStatusCondition(a.Conditions, c.Type)
-		if old == nil || old.Status != c.Status || old.Reason != c.Reason || old.ObservedGeneration != c.ObservedGeneration ||
-			(old.Message != c.Message && old.Message != cluster.MessageDigest(c.Message)) {
-			return false
-		}
-	}
-	return true
+	return have == cluster.StatusDigest(desired)
 }

@@ -1,12 +1,18 @@
 package status
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/lanyard-dev/lanyard/policy/cluster"
 	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
@@ -89,9 +95,9 @@ func TestComputeIsStable(t *testing.T) {
 	assert.False(t, equalStatus(second, third), "a lost ServiceAccount changes the status")
 }
 
-// The cache keeps condition messages as digests: a cached status that says what the computed one
-// says is equal to it (a restart writes nothing), and a changed message is still seen.
-func TestCachedStatusComparesByMessageDigest(t *testing.T) {
+// The cache keeps a digest of each status: a cached status that says what the computed one says is
+// equal to it (a restart writes nothing), and a change is still seen.
+func TestCachedStatusComparesByDigest(t *testing.T) {
 	ia := association("a", v1alpha1.IdentityAssociationSpec{AWS: &v1alpha1.AWSIdentity{RoleARN: "arn:aws:iam::111122223333:role/r"}})
 	ia.Status = Compute(ia, []*v1alpha1.IdentityAssociation{ia}, true)
 	cached := cacheCopy(t, ia)
@@ -155,4 +161,48 @@ func TestComputeExactCountsItsServiceAccount(t *testing.T) {
 	ia := association("a", v1alpha1.IdentityAssociationSpec{AWS: &v1alpha1.AWSIdentity{RoleARN: "arn:aws:iam::111122223333:role/r"}})
 	assert.Equal(t, int32(1), Compute(ia, []*v1alpha1.IdentityAssociation{ia}, true).MatchedServiceAccounts)
 	assert.Equal(t, int32(0), Compute(ia, []*v1alpha1.IdentityAssociation{ia}, false).MatchedServiceAccounts)
+}
+
+// A term's start replays every association as created: only those whose status is not what
+// Reconcile would write are queued, so a restart queues (and writes) nothing.
+func TestCreatedAssociationsAreQueuedOnlyWhenTheirStatusIsStale(t *testing.T) {
+	aws := v1alpha1.IdentityAssociationSpec{AWS: &v1alpha1.AWSIdentity{RoleARN: "arn:aws:iam::111122223333:role/r"}}
+	upToDate := association("up-to-date", aws)
+	upToDate.Spec.ServiceAccountName = "api"
+	upToDate.Status = Compute(upToDate, []*v1alpha1.IdentityAssociation{upToDate}, true)
+	fresh := association("fresh", aws)
+	fresh.Spec.ServiceAccountName = "worker"
+	// Two associations claim web; the cached statuses say each is unique.
+	first, second := association("first", aws), association("second", aws)
+	first.Status = Compute(first, []*v1alpha1.IdentityAssociation{first}, true)
+	second.Status = Compute(second, []*v1alpha1.IdentityAssociation{second}, true)
+
+	associations := toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, nil)
+	accounts := toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, nil)
+	for _, ia := range []*v1alpha1.IdentityAssociation{upToDate, fresh, first, second} {
+		require.NoError(t, associations.Add(cacheCopy(t, ia)))
+	}
+	for _, name := range []string{"api", "worker", "web"} {
+		sa := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name}}
+		require.NoError(t, accounts.Add(sa))
+	}
+	reader, err := cluster.NewReaderFromIndexers(cluster.Indexers{Associations: associations, ServiceAccounts: accounts,
+		Attachments: toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, nil), Namespaces: toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, nil)},
+		nil, cluster.Options{LiveQPS: 1, LiveBurst: 1, LiveTimeout: time.Second})
+	require.NoError(t, err)
+
+	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+	defer q.ShutDown()
+	h := associationEvents{&Reconciler{Reader: reader}}
+	for _, obj := range associations.List() {
+		h.Create(context.Background(), event.TypedCreateEvent[*v1alpha1.IdentityAssociation]{Object: obj.(*v1alpha1.IdentityAssociation)}, q)
+	}
+	var queued []string
+	for q.Len() > 0 {
+		req, _ := q.Get()
+		queued = append(queued, req.Name)
+		q.Done(req)
+	}
+	assert.ElementsMatch(t, []string{"fresh", "first", "second"}, queued,
+		"the association without a status and both sides of the conflict the cache did not know of; not the one already right")
 }

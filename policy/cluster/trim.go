@@ -73,10 +73,10 @@ func trimNamespace(obj any) (any, error) {
 	return out, nil
 }
 
-// TrimPolicyObject is the cache's transform for policy objects. It keeps what lanyard reads, spec
-// and status (the status reconciler compares against the cached status, so a restart writes
-// nothing and reads nothing live; see trimStatus): managed fields, annotations (kubectl's
-// last-applied configuration doubles an object's size) and labels go.
+// TrimPolicyObject is the cache's transform for policy objects. It keeps what lanyard reads: the
+// spec, and of an association's status only its digest (CachedStatus: the status reconciler
+// compares against it, so a restart writes nothing and reads nothing live). Managed fields,
+// annotations (kubectl's last-applied configuration doubles an object's size) and labels go.
 func TrimPolicyObject(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *v1alpha1.IdentityAssociation:
@@ -86,7 +86,7 @@ func TrimPolicyObject(obj any) (any, error) {
 		if a := o.Spec.AWS; a != nil {
 			a.Mode, a.Region, a.Audience = v1alpha1.AWSMode(intern(string(a.Mode))), intern(a.Region), intern(a.Audience)
 		}
-		trimStatus(&o.Status)
+		o.Status = CachedStatus(o.Status)
 	case *v1alpha1.RegistryAttachment:
 		o.TypeMeta = attachmentType
 		trimMeta(&o.ObjectMeta)
@@ -94,44 +94,60 @@ func TrimPolicyObject(obj any) (any, error) {
 	return obj, nil
 }
 
-// trimStatus keeps what the status reconciler compares: the fixed words of a status (condition
-// types, statuses, reasons, the providers summary) once per process, and the message of each of
-// lanyard's conditions as a digest (MessageDigest). Messages repeat the association's names and were the largest part
-// of a cached association; the reconciler only needs to know whether a message changed.
-func trimStatus(st *v1alpha1.IdentityAssociationStatus) {
-	st.Providers = intern(st.Providers)
-	for i := range st.Conditions {
-		c := &st.Conditions[i]
-		switch c.Type {
-		case v1alpha1.ConditionReady, v1alpha1.ConditionConflict, v1alpha1.ConditionServiceAccountFound:
-		default:
-			continue // not lanyard's: kept as written, since the reconciler writes it back
-		}
-		c.Type, c.Reason = intern(c.Type), intern(c.Reason)
-		c.Status = metav1.ConditionStatus(intern(string(c.Status)))
-		if !isDigest(c.Message) { // informers may run a transform on an object more than once
-			c.Message = MessageDigest(c.Message)
-		}
+// CachedStatus is what the cache keeps of an association's status: the counters, and in place of
+// the providers summary and the conditions a digest of what lanyard writes (StatusDigest).
+// Conditions were the largest part of a cached association, and the reconciler only needs to know
+// whether the status it would write differs. A status without conditions is kept as it is (empty:
+// the reconciler writes a first status without reading the association live). Idempotent:
+// informers may run a transform on an object more than once.
+func CachedStatus(st v1alpha1.IdentityAssociationStatus) v1alpha1.IdentityAssociationStatus {
+	if len(st.Conditions) == 0 && (st.Providers == "" || isDigest(st.Providers)) {
+		return st
 	}
+	return v1alpha1.IdentityAssociationStatus{ObservedGeneration: st.ObservedGeneration,
+		MatchedServiceAccounts: st.MatchedServiceAccounts, Providers: StatusDigest(st)}
 }
 
-// digestSeed makes MessageDigest stable within the process (cached digests are only compared
+// IsCachedDigest reports whether a cached status holds a digest (the association has a status
+// with conditions: writing another keeps their transition times, so it is read live first).
+func IsCachedDigest(st v1alpha1.IdentityAssociationStatus) bool { return isDigest(st.Providers) }
+
+// digestSeed makes StatusDigest stable within the process (cached digests are only compared
 // with digests computed by the same process).
 var digestSeed = maphash.MakeSeed()
 
-// digestMark starts every digest: no message lanyard writes starts with a NUL byte, so a digest is
-// never taken for a message and digested again.
+// digestMark starts every digest: no providers summary starts with a NUL byte, so a digest is
+// never taken for a status and digested again.
 const digestMark = "\x00"
 
-// MessageDigest is what the cache keeps of a condition message: a mark and 8 bytes that differ,
-// but for a 2⁻⁶⁴ chance, when the message differs. Compare a computed message with a cached one
-// through it.
-func MessageDigest(message string) string {
-	if message == "" {
-		return ""
+// StatusDigest is a mark and 8 bytes that differ, but for a 2⁻⁶⁴ chance, when what lanyard writes
+// of a status differs: the observed generation, the providers summary, the matched count and its
+// own conditions (type, status, reason, message, observed generation; in any order). Transition
+// times and other controllers' conditions are not part of it: lanyard keeps those as they are.
+func StatusDigest(st v1alpha1.IdentityAssociationStatus) string {
+	var h maphash.Hash
+	h.SetSeed(digestSeed)
+	field := func(s string) {
+		_ = binary.Write(&h, binary.LittleEndian, uint32(len(s)))
+		_, _ = h.WriteString(s)
+	}
+	number := func(n int64) { _ = binary.Write(&h, binary.LittleEndian, n) }
+	number(st.ObservedGeneration)
+	field(st.Providers)
+	number(int64(st.MatchedServiceAccounts))
+	for _, t := range []string{v1alpha1.ConditionConflict, v1alpha1.ConditionReady, v1alpha1.ConditionServiceAccountFound} {
+		for _, c := range st.Conditions {
+			if c.Type == t {
+				field(c.Type)
+				field(string(c.Status))
+				field(c.Reason)
+				field(c.Message)
+				number(c.ObservedGeneration)
+			}
+		}
 	}
 	b := append(make([]byte, 0, len(digestMark)+8), digestMark...)
-	return string(binary.LittleEndian.AppendUint64(b, maphash.String(digestSeed, message)))
+	return string(binary.LittleEndian.AppendUint64(b, h.Sum64()))
 }
 
 func isDigest(s string) bool { return len(s) == len(digestMark)+8 && s[:len(digestMark)] == digestMark }

@@ -108,12 +108,13 @@ func TestTrimPolicyObject(t *testing.T) {
 		in   any
 		want any
 	}{
-		"IdentityAssociation keeps only identity and spec": {
+		"IdentityAssociation keeps only identity, spec and the digest of its status": {
 			in: ia.DeepCopy(),
 			want: func() any {
 				w := ia.DeepCopy()
 				w.TypeMeta = associationType
 				w.ManagedFields, w.Annotations, w.Labels, w.UID = nil, nil, nil, ""
+				w.Status.Providers = StatusDigest(ia.Status)
 				return w
 			}(),
 		},
@@ -176,22 +177,53 @@ func TestServiceAccountTrimmerKeepsThePrefixedEKSAnnotations(t *testing.T) {
 	}, out.(*metav1.PartialObjectMetadata).Annotations)
 }
 
-func TestTrimStatusKeepsDigestsOfLanyardMessagesOnly(t *testing.T) {
-	when := metav1.Now()
-	st := v1alpha1.IdentityAssociationStatus{ObservedGeneration: 2, Providers: "aws(IRSA)", Conditions: []metav1.Condition{
-		{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Ready", Message: "pods of ServiceAccount shop/web get aws(IRSA)", LastTransitionTime: when, ObservedGeneration: 2},
-		{Type: "example.com/Audited", Status: metav1.ConditionTrue, Reason: "Seen", Message: "written by another controller"},
-	}}
-	trimStatus(&st)
+func TestCachedStatusIsADigestOfWhatLanyardWrites(t *testing.T) {
+	earlier, now := metav1.NewTime(time.Unix(1_700_000_000, 0)), metav1.Now()
+	ready := metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Ready",
+		Message: "pods of ServiceAccount shop/web get aws(IRSA)", LastTransitionTime: earlier, ObservedGeneration: 2}
+	unique := metav1.Condition{Type: v1alpha1.ConditionConflict, Status: metav1.ConditionFalse, Reason: "Unique",
+		Message: "no other IdentityAssociation claims ServiceAccount shop/web", ObservedGeneration: 2}
+	audited := metav1.Condition{Type: "example.com/Audited", Status: metav1.ConditionTrue, Reason: "Seen", Message: "written by another controller"}
+	st := v1alpha1.IdentityAssociationStatus{ObservedGeneration: 2, Providers: "aws(IRSA)", MatchedServiceAccounts: 1,
+		Conditions: []metav1.Condition{ready, unique, audited}}
 
-	ready := st.Conditions[0]
-	assert.Equal(t, MessageDigest("pods of ServiceAccount shop/web get aws(IRSA)"), ready.Message)
-	assert.Len(t, ready.Message, 9)
-	assert.NotEqual(t, MessageDigest("pods of ServiceAccount shop/web get aws(PodIdentity)"), ready.Message, "another message, another digest")
-	assert.Equal(t, when, ready.LastTransitionTime, "transition times are kept: the reconciler keeps them when nothing changed")
-	assert.Equal(t, metav1.Condition{Type: "example.com/Audited", Status: metav1.ConditionTrue, Reason: "Seen", Message: "written by another controller"},
-		st.Conditions[1], "a condition lanyard does not write is kept as it is")
-	assert.Empty(t, MessageDigest(""))
+	cached := CachedStatus(st)
+	assert.Empty(t, cached.Conditions, "the conditions are not kept")
+	assert.Equal(t, StatusDigest(st), cached.Providers)
+	assert.True(t, IsCachedDigest(cached))
+	assert.Len(t, cached.Providers, 9)
+	assert.Equal(t, int64(2), cached.ObservedGeneration)
+	assert.Equal(t, int32(1), cached.MatchedServiceAccounts)
+
+	same := func(change func(*v1alpha1.IdentityAssociationStatus)) bool {
+		other := *st.DeepCopy()
+		change(&other)
+		return StatusDigest(other) == cached.Providers
+	}
+	assert.True(t, same(func(s *v1alpha1.IdentityAssociationStatus) { s.Conditions[0].LastTransitionTime = now }), "transition times are not lanyard's to compare")
+	assert.True(t, same(func(s *v1alpha1.IdentityAssociationStatus) { s.Conditions = s.Conditions[:2] }), "another controller's conditions are kept as they are")
+	assert.True(t, same(func(s *v1alpha1.IdentityAssociationStatus) {
+		s.Conditions[0], s.Conditions[1] = s.Conditions[1], s.Conditions[0]
+	}), "order does not matter")
+	for name, change := range map[string]func(*v1alpha1.IdentityAssociationStatus){
+		"message":                func(s *v1alpha1.IdentityAssociationStatus) { s.Conditions[0].Message += "!" },
+		"reason":                 func(s *v1alpha1.IdentityAssociationStatus) { s.Conditions[1].Reason = "Other" },
+		"status":                 func(s *v1alpha1.IdentityAssociationStatus) { s.Conditions[0].Status = metav1.ConditionFalse },
+		"condition's generation": func(s *v1alpha1.IdentityAssociationStatus) { s.Conditions[0].ObservedGeneration = 3 },
+		"observed generation":    func(s *v1alpha1.IdentityAssociationStatus) { s.ObservedGeneration = 3 },
+		"providers":              func(s *v1alpha1.IdentityAssociationStatus) { s.Providers = "aws(PodIdentity)" },
+		"matched count":          func(s *v1alpha1.IdentityAssociationStatus) { s.MatchedServiceAccounts = 2 },
+		"a condition gone":       func(s *v1alpha1.IdentityAssociationStatus) { s.Conditions = s.Conditions[1:] },
+		"field boundaries": func(s *v1alpha1.IdentityAssociationStatus) {
+			s.Conditions[1].Reason, s.Conditions[1].Message = "Uniqueno", " other IdentityAssociation claims ServiceAccount shop/web"
+		},
+	} {
+		assert.False(t, same(change), "a changed %s changes the digest", name)
+	}
+
+	empty := v1alpha1.IdentityAssociationStatus{}
+	assert.Equal(t, empty, CachedStatus(empty), "no status yet: kept empty, so a first status needs no live read")
+	assert.False(t, IsCachedDigest(empty))
 }
 
 // client-go may run an informer's transform more than once on the same object (a watch-list's
@@ -207,5 +239,5 @@ func TestTrimPolicyObjectIsIdempotent(t *testing.T) {
 	twice, err := TrimPolicyObject(once.(*v1alpha1.IdentityAssociation).DeepCopy())
 	require.NoError(t, err)
 	assert.Equal(t, once, twice)
-	assert.Equal(t, MessageDigest("pods of ServiceAccount shop/web get aws(IRSA)"), twice.(*v1alpha1.IdentityAssociation).Status.Conditions[0].Message)
+	assert.Equal(t, StatusDigest(ia.Status), twice.(*v1alpha1.IdentityAssociation).Status.Providers)
 }
