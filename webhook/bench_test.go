@@ -246,10 +246,10 @@ func BenchmarkServeHTTP(b *testing.B) {
 // connection); 17,000 before pods, bodies and answers were reused.
 const servedReviewBytesBudget = 12 << 10
 
-// TestServedReviewGarbageStaysWithinBudget holds a typical review through ServeHTTP to the bytes
+// TestServedReviewAllocationsStayWithinBudget holds a typical review through ServeHTTP to the bytes
 // it leaves behind: the pod built from its view, its body and its answer are reused from review to
 // review, and garbage is what the collector pays for, marking the whole cache each cycle.
-func TestServedReviewGarbageStaysWithinBudget(t *testing.T) {
+func TestServedReviewAllocationsStayWithinBudget(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("allocation counts differ under the race detector")
 	}

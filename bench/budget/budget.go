@@ -63,8 +63,23 @@ type Figures struct {
 	Requests, Patched, Errors int64
 	FirstError                string
 	PerSecond                 float64
-	Latencies                 loadgen.Latencies
-	CPUPerRequest             time.Duration // 0 when the server's process is not known
+	// Latencies of every review of the runs together, but P99: the median of the runs' own p99s,
+	// so that a hiccup of the shared machine during one round does not decide the figure.
+	Latencies     loadgen.Latencies
+	CPUPerRequest time.Duration // 0 when the server's process is not known
+}
+
+// medianP99s is the median of the runs' p99s (the mean of the middle two for an even count).
+func medianP99s(p99s []time.Duration) time.Duration {
+	if len(p99s) == 0 {
+		return 0
+	}
+	sorted := slices.Sorted(slices.Values(p99s))
+	mid := len(sorted) / 2
+	if len(sorted)%2 == 1 {
+		return sorted[mid]
+	}
+	return (sorted[mid-1] + sorted[mid]) / 2
 }
 
 func figuresOf(st *loadgen.Stats, ticks, hz int64) Figures {
@@ -247,6 +262,7 @@ func (r *runner) freshStarts(ctx context.Context, reviews *loadgen.Reviews, cfg 
 	var out freshRuns
 	var stats loadgen.Stats
 	var ticks int64
+	var p99s []time.Duration
 	handled := buckets{}
 	for round := range r.plan.Rounds {
 		p, err := r.env.Lanyard.Start(ctx)
@@ -273,6 +289,9 @@ func (r *runner) freshStarts(ctx context.Context, reviews *loadgen.Reviews, cfg 
 		if err != nil {
 			return out, stopAfter(p, err)
 		}
+		run := loadgen.Summarize(m.Stats.Latencies)
+		r.logf("    p99 %s, max %s; %d statuses written in the run", run.P99.Round(10*time.Microsecond), run.Max.Round(10*time.Microsecond), after-before)
+		p99s = append(p99s, run.P99)
 		stats.Merge(m.Stats)
 		ticks += m.ServerTicks
 		out.writtenInRuns += after - before
@@ -282,6 +301,7 @@ func (r *runner) freshStarts(ctx context.Context, reviews *loadgen.Reviews, cfg 
 		}
 	}
 	out.figures = figuresOf(&stats, ticks, r.hz)
+	out.figures.Latencies.P99 = medianP99s(p99s)
 	out.handlingP99 = quantileBetween(buckets{}, handled, 0.99)
 	return out, nil
 }
@@ -382,6 +402,7 @@ func (r *runner) pair(ctx context.Context, p *Process, reviews *loadgen.Reviews,
 	lanyard, floor := p.Server(), r.env.Floor
 	var stats [2]loadgen.Stats
 	var ticks [2]int64
+	var p99s [2][]time.Duration
 	for round := range r.plan.Rounds {
 		order := []int{0, 1}
 		if round%2 == 1 {
@@ -399,11 +420,14 @@ func (r *runner) pair(ctx context.Context, p *Process, reviews *loadgen.Reviews,
 			if err != nil {
 				return Pair{}, err
 			}
+			p99s[i] = append(p99s[i], loadgen.Summarize(m.Stats.Latencies).P99)
 			stats[i].Merge(m.Stats)
 			ticks[i] += m.ServerTicks
 		}
 	}
-	return Pair{Lanyard: figuresOf(&stats[0], ticks[0], r.hz), Floor: figuresOf(&stats[1], ticks[1], r.hz)}, nil
+	pair := Pair{Lanyard: figuresOf(&stats[0], ticks[0], r.hz), Floor: figuresOf(&stats[1], ticks[1], r.hz)}
+	pair.Lanyard.Latencies.P99, pair.Floor.Latencies.P99 = medianP99s(p99s[0]), medianP99s(p99s[1])
+	return pair, nil
 }
 
 // measure runs one measured load against srv; with p and a profile directory, it records

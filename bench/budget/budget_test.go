@@ -107,3 +107,26 @@ func TestDeploymentEnv(t *testing.T) {
 		t.Error("no error for a missing container")
 	}
 }
+
+func TestMedianP99s(t *testing.T) {
+	ms := func(n ...int) []time.Duration {
+		var out []time.Duration
+		for _, v := range n {
+			out = append(out, time.Duration(v)*time.Millisecond)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		in   []time.Duration
+		want time.Duration
+	}{
+		{nil, 0},
+		{ms(7), 7 * time.Millisecond},
+		{ms(2, 40, 3), 3 * time.Millisecond}, // one round's hiccup does not decide
+		{ms(4, 1, 3, 2), 2500 * time.Microsecond},
+	} {
+		if got := medianP99s(tc.in); got != tc.want {
+			t.Errorf("medianP99s(%v) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}

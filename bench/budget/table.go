@@ -217,7 +217,8 @@ func (r *Report) WriteMarkdown(w io.Writer, f Facts) {
 	}
 	fmt.Fprintf(w, "Each figure: %s measured per server after %s of warm-up, %d round(s) (lanyard and the floor alternating), "+
 		"AdmissionReviews of pod CREATEs over HTTPS with HTTP/1.1 keep-alive straight to each server's port; closed loop of N workers, "+
-		"or open loop at the rate with Poisson arrivals and latency counted from the due time. "+
+		"or open loop at the rate with Poisson arrivals and latency counted from the due time; p99 is the median of the rounds' own p99s "+
+		"(a hiccup of the shared machine during one round does not decide it). "+
 		"CPU per admission is the server's user+sys time from /proc over the measured run (%d ticks/s) divided by its reviews; "+
 		"the load client, both servers, kube-apiserver and etcd share the machine's CPUs. RSS: VmRSS right after the last run → "+
 		"after %s idle (VmHWM, the peak since the process started, in parentheses).\n\n",
