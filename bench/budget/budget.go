@@ -110,6 +110,7 @@ type Size struct {
 	Seeded             loadgen.Seeded
 	SeedTime           time.Duration
 	CatchUp            Figures // lanyard at Plan.Rate right after a fresh start
+	CatchUpFloor       Figures // the floor at Plan.Rate, in turn with those runs
 	CatchUpToWrite     int     // statuses lanyard had to write when it started (the new associations)
 	CatchUpWritten     int     // statuses it wrote during the measured run
 	CatchUpWrittenTill int     // statuses the last fresh process had written when its run ended
@@ -117,6 +118,7 @@ type Size struct {
 	// FreshStart: lanyard at Plan.Rate right after a fresh start with every status already
 	// written, the control for CatchUp; FreshStartWrites the statuses those processes wrote.
 	FreshStart         Figures
+	FreshStartFloor    Figures // the floor, in turn with those runs
 	FreshStartWrites   int
 	StatusesBySuite    int // statuses written by the suite (as lanyard would) before the steady runs
 	SteadyStatusWrites int // status writes of the restarted lanyard (none when it finds them as it would write them)
@@ -216,7 +218,7 @@ func (r *runner) size(ctx context.Context, from, n int) (Size, error) {
 	if err != nil {
 		return s, err
 	}
-	s.CatchUp, s.HandlingP99CatchUp, s.CatchUpReadyAfter = catchUp.figures, catchUp.handlingP99, catchUp.readyAfter
+	s.CatchUp, s.CatchUpFloor, s.HandlingP99CatchUp, s.CatchUpReadyAfter = catchUp.figures, catchUp.floor, catchUp.handlingP99, catchUp.readyAfter
 	s.CatchUpWritten, s.CatchUpWrittenTill = catchUp.writtenInRuns, catchUp.writtenTill
 
 	// Steady state: the statuses written (what the reconciler would write), lanyard started again.
@@ -231,7 +233,7 @@ func (r *runner) size(ctx context.Context, from, n int) (Size, error) {
 	if err != nil {
 		return s, err
 	}
-	s.FreshStart, s.HandlingP99Fresh, s.FreshStartWrites = fresh.figures, fresh.handlingP99, fresh.writtenInRuns
+	s.FreshStart, s.FreshStartFloor, s.HandlingP99Fresh, s.FreshStartWrites = fresh.figures, fresh.floor, fresh.handlingP99, fresh.writtenInRuns
 	p, err := r.env.Lanyard.Start(ctx)
 	if err != nil {
 		return s, err
@@ -247,9 +249,11 @@ func (r *runner) size(ctx context.Context, from, n int) (Size, error) {
 	return s, nil
 }
 
-// freshRuns are the open-loop runs of Plan.Rounds freshly started lanyard processes, merged.
+// freshRuns are the open-loop runs of Plan.Rounds freshly started lanyard processes, merged, and
+// the floor's runs alternating with them (before a start, or after a stop).
 type freshRuns struct {
 	figures       Figures
+	floor         Figures
 	handlingP99   time.Duration
 	readyAfter    time.Duration // of the first process
 	writtenInRuns int           // status writes during the measured runs, all processes
@@ -257,14 +261,30 @@ type freshRuns struct {
 }
 
 // freshStarts starts lanyard Plan.Rounds times and measures each process at once, from the first
-// review on, for Plan.Warmup and Plan.Duration.
+// review on, for Plan.Warmup and Plan.Duration; the floor is measured the same way just before
+// each start or just after each stop, in turn, so that both columns see the machine as it was.
 func (r *runner) freshStarts(ctx context.Context, reviews *loadgen.Reviews, cfg loadgen.Config, name string) (freshRuns, error) {
 	var out freshRuns
-	var stats loadgen.Stats
-	var ticks int64
-	var p99s []time.Duration
+	var stats, floorStats loadgen.Stats
+	var ticks, floorTicks int64
+	var p99s, floorP99s []time.Duration
 	handled := buckets{}
+	floorRun := func() error {
+		m, err := r.measure(ctx, nil, r.env.Floor, reviews, cfg, "")
+		if err != nil {
+			return err
+		}
+		floorP99s = append(floorP99s, loadgen.Summarize(m.Stats.Latencies).P99)
+		floorStats.Merge(m.Stats)
+		floorTicks += m.ServerTicks
+		return nil
+	}
 	for round := range r.plan.Rounds {
+		if round%2 == 1 {
+			if err := floorRun(); err != nil {
+				return out, err
+			}
+		}
 		p, err := r.env.Lanyard.Start(ctx)
 		if err != nil {
 			return out, err
@@ -299,9 +319,16 @@ func (r *runner) freshStarts(ctx context.Context, reviews *loadgen.Reviews, cfg 
 		if err := p.Stop(); err != nil {
 			r.logf("lanyard stopped with: %v", err)
 		}
+		if round%2 == 0 {
+			if err := floorRun(); err != nil {
+				return out, err
+			}
+		}
 	}
 	out.figures = figuresOf(&stats, ticks, r.hz)
 	out.figures.Latencies.P99 = medianP99s(p99s)
+	out.floor = figuresOf(&floorStats, floorTicks, r.hz)
+	out.floor.Latencies.P99 = medianP99s(floorP99s)
 	out.handlingP99 = quantileBetween(buckets{}, handled, 0.99)
 	return out, nil
 }

@@ -43,11 +43,13 @@ func TestTable(t *testing.T) {
 	}
 	rep := &Report{Plan: DefaultPlan(), ClockTicks: 100, Sizes: []Size{
 		{N: 1000, CatchUp: figures(0, 500, 3*time.Millisecond), CatchUpToWrite: 1000, CatchUpWritten: 400, FreshStart: figures(0, 500, 2500*time.Microsecond),
+			CatchUpFloor: figures(0, 500, 2*time.Millisecond), FreshStartFloor: figures(0, 500, 2*time.Millisecond),
 			Typical:       Pair{Lanyard: figures(120*time.Microsecond, 8000, 0), Floor: figures(100*time.Microsecond, 10000, 0)},
 			Large:         &Pair{Lanyard: figures(2*time.Millisecond, 100, 0), Floor: figures(time.Millisecond, 200, 0)},
 			Steady:        Pair{Lanyard: figures(0, 500, 2*time.Millisecond), Floor: figures(0, 500, 2*time.Millisecond)},
 			LanyardMemory: Memory{AfterRuns: 40 << 10, Idle: 40 << 10, Peak: 50 << 10}, FloorMemory: Memory{AfterRuns: 16 << 10, Idle: 16 << 10, Peak: 20 << 10}},
 		{N: 20000, CatchUp: figures(0, 500, time.Millisecond), CatchUpToWrite: 19000, FreshStart: figures(0, 500, time.Millisecond),
+			CatchUpFloor: figures(0, 500, time.Millisecond), FreshStartFloor: figures(0, 500, time.Millisecond),
 			Typical:       Pair{Lanyard: figures(100*time.Microsecond, 8000, 0), Floor: figures(100*time.Microsecond, 8000, 0)},
 			Steady:        Pair{Lanyard: figures(0, 500, time.Millisecond), Floor: figures(0, 500, time.Millisecond)},
 			LanyardMemory: Memory{AfterRuns: 40 << 10, Idle: 40 << 10, Peak: 50 << 10}, FloorMemory: Memory{Idle: 16 << 10}},
@@ -68,7 +70,7 @@ func TestTable(t *testing.T) {
 		}
 	}
 	if got := rows[5].Ratio; got != "1.50" {
-		t.Errorf("catch-up ratio %s, want 1.50 (against the floor's steady p99)", got)
+		t.Errorf("catch-up ratio %s, want 1.50 (against the floor measured in turn with the fresh starts)", got)
 	}
 	if got := rows[6]; got.Ratio != "1.25" || got.Budget != "—" {
 		t.Errorf("control row %+v, want ratio 1.25 and no verdict (it is not a budget row)", got)
