@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	sigsyaml "sigs.k8s.io/yaml"
 
@@ -170,9 +171,14 @@ func TestHelmInstallRunsWithItsOwnRBAC(t *testing.T) {
 	// the suite's own lanyard reconciles the same objects).
 	as, err := client.New(impersonated(ns, sa), client.Options{Scheme: k8s.Scheme()})
 	require.NoError(t, err)
-	got := &v1alpha1.IdentityAssociation{}
-	require.NoError(t, as.Get(ctx(t), client.ObjectKeyFromObject(ia), got))
-	require.NoError(t, as.Status().Update(ctx(t), got, client.DryRunAll), "status update under the chart's RBAC")
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		// The suite's lanyard may write the same status in between (a conflict, not a refusal).
+		got := &v1alpha1.IdentityAssociation{}
+		if err := as.Get(ctx(t), client.ObjectKeyFromObject(ia), got); err != nil {
+			return err
+		}
+		return as.Status().Update(ctx(t), got, client.DryRunAll)
+	}), "status update under the chart's RBAC")
 
 	// Refused every Secret but its own.
 	require.NoError(t, as.Get(ctx(t), types.NamespacedName{Namespace: ns, Name: secretName}, &corev1.Secret{}), "its own Secret")

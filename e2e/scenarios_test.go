@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -321,9 +322,14 @@ func TestAssociationStatus(t *testing.T) {
 	unique := meta.FindStatusCondition(before.Status.Conditions, v1alpha1.ConditionConflict)
 	require.NotNil(t, unique)
 	time.Sleep(1100 * time.Millisecond) // transition times are kept to the second
-	changed := before.DeepCopy()
-	changed.Spec.AWS.Mode = v1alpha1.AWSModePodIdentity
-	require.NoError(t, k8s.Update(ctx(t), changed))
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		changed := &v1alpha1.IdentityAssociation{}
+		if err := k8s.Get(ctx(t), types.NamespacedName{Name: ready.Name}, changed); err != nil {
+			return err
+		}
+		changed.Spec.AWS.Mode = v1alpha1.AWSModePodIdentity
+		return k8s.Update(ctx(t), changed)
+	}))
 	after := &v1alpha1.IdentityAssociation{}
 	require.Eventually(t, func() bool {
 		return k8s.Get(ctx(t), types.NamespacedName{Name: ready.Name}, after) == nil &&
