@@ -81,8 +81,12 @@ func TestTable(t *testing.T) {
 	if len(rep.Problems()) != 0 {
 		t.Errorf("problems: %v", rep.Problems())
 	}
+	rep.Sizes[0].CatchUp.CPUPerRequest, rep.Sizes[0].FreshStart.CPUPerRequest, rep.Sizes[0].Steady.Lanyard.CPUPerRequest = 130*time.Microsecond, 120*time.Microsecond, 110*time.Microsecond
 	var md bytes.Buffer
 	rep.WriteMarkdown(&md, Facts{Command: "go run ./bench/suite", Date: time.Unix(0, 0), CPUs: 2, CPUModel: "cpu", GoVersion: "go1", LanyardVersion: "v1"})
+	if want := "CPU per review at 500 req/s, background work included: 130 µs during the catch-up, 120 µs after a fresh start with nothing to write, 110 µs steady"; !strings.Contains(md.String(), want) {
+		t.Errorf("no %q in\n%s", want, md.String())
+	}
 	for _, row := range rows {
 		if !strings.Contains(md.String(), "| "+row.Figure+" |") {
 			t.Errorf("row %q not in\n%s", row.Figure, md.String())

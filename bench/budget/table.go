@@ -245,6 +245,10 @@ func (r *Report) WriteMarkdown(w io.Writer, f Facts) {
 			fmt.Fprintf(w, " lanyard's own handling time of those reviews (its `%s` histogram, p99 as the bound of its bucket): ≤ %s during the catch-up, ≤ %s after a fresh start with nothing to write, ≤ %s steady.",
 				handlingHistogram, fmtLatency(s.HandlingP99CatchUp), fmtLatency(s.HandlingP99Fresh), fmtLatency(s.HandlingP99Steady))
 		}
+		if s.CatchUp.CPUPerRequest > 0 && s.FreshStart.CPUPerRequest > 0 && s.Steady.Lanyard.CPUPerRequest > 0 {
+			fmt.Fprintf(w, " lanyard's CPU per review at %s req/s, background work included: %s during the catch-up, %s after a fresh start with nothing to write, %s steady.",
+				thousands(int(plan.Rate)), fmtCPU(s.CatchUp.CPUPerRequest), fmtCPU(s.FreshStart.CPUPerRequest), fmtCPU(s.Steady.Lanyard.CPUPerRequest))
+		}
 		if s.SteadyStatusWrites > 0 {
 			fmt.Fprintf(w, " **The restarted lanyard wrote %s statuses again** (it did not find them as it would write them), during the steady runs.", thousands(s.SteadyStatusWrites))
 		}
