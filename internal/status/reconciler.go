@@ -208,7 +208,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		}
 		return reconcile.Result{}, err
 	}
-	if !r.needsWrite(ia) {
+	desired := r.desired(ia)
+	if equalStatus(ia.Status, desired) {
 		return reconcile.Result{}, nil
 	}
 	if r.Pacer != nil {
@@ -227,10 +228,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			return reconcile.Result{}, fmt.Errorf("reading IdentityAssociation %s: %w", req.Name, err)
 		}
 		ia = live
-	}
-	desired := r.desired(ia)
-	if equalStatus(ia.Status, desired) {
-		return reconcile.Result{}, nil // the cache was behind
+		// Computed again from the live conditions (their transition times are kept).
+		if desired = r.desired(ia); equalStatus(ia.Status, desired) {
+			return reconcile.Result{}, nil // the cache was behind
+		}
 	}
 	patch := client.MergeFrom(ia.DeepCopy())
 	ia.Status = desired
