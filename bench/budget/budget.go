@@ -82,6 +82,26 @@ func medianP99s(p99s []time.Duration) time.Duration {
 	return (sorted[mid-1] + sorted[mid]) / 2
 }
 
+// runs adds up one server's measured runs of a figure.
+type runs struct {
+	stats loadgen.Stats
+	ticks int64
+	p99s  []time.Duration
+}
+
+func (a *runs) add(m loadgen.Measurement) {
+	a.p99s = append(a.p99s, loadgen.Summarize(m.Stats.Latencies).P99)
+	a.stats.Merge(m.Stats)
+	a.ticks += m.ServerTicks
+}
+
+// figures are the runs' Figures, p99 the median of theirs.
+func (a *runs) figures(hz int64) Figures {
+	f := figuresOf(&a.stats, a.ticks, hz)
+	f.Latencies.P99 = medianP99s(a.p99s)
+	return f
+}
+
 func figuresOf(st *loadgen.Stats, ticks, hz int64) Figures {
 	f := Figures{Requests: st.Requests, Patched: st.Patched, Errors: st.Errors(), FirstError: st.FirstError,
 		PerSecond: st.PerSecond(), Latencies: loadgen.Summarize(st.Latencies)}
@@ -265,19 +285,14 @@ type freshRuns struct {
 // each start or just after each stop, in turn, so that both columns see the machine as it was.
 func (r *runner) freshStarts(ctx context.Context, reviews *loadgen.Reviews, cfg loadgen.Config, name string) (freshRuns, error) {
 	var out freshRuns
-	var stats, floorStats loadgen.Stats
-	var ticks, floorTicks int64
-	var p99s, floorP99s []time.Duration
+	var lanyardRuns, floorRuns runs
 	handled := buckets{}
 	floorRun := func() error {
 		m, err := r.measure(ctx, nil, r.env.Floor, reviews, cfg, "")
-		if err != nil {
-			return err
+		if err == nil {
+			floorRuns.add(m)
 		}
-		floorP99s = append(floorP99s, loadgen.Summarize(m.Stats.Latencies).P99)
-		floorStats.Merge(m.Stats)
-		floorTicks += m.ServerTicks
-		return nil
+		return err
 	}
 	for round := range r.plan.Rounds {
 		if round%2 == 1 {
@@ -311,9 +326,7 @@ func (r *runner) freshStarts(ctx context.Context, reviews *loadgen.Reviews, cfg 
 		}
 		run := loadgen.Summarize(m.Stats.Latencies)
 		r.logf("    p99 %s, max %s; %d statuses written in the run", run.P99.Round(10*time.Microsecond), run.Max.Round(10*time.Microsecond), after-before)
-		p99s = append(p99s, run.P99)
-		stats.Merge(m.Stats)
-		ticks += m.ServerTicks
+		lanyardRuns.add(m)
 		out.writtenInRuns += after - before
 		out.writtenTill = after
 		if err := p.Stop(); err != nil {
@@ -325,10 +338,7 @@ func (r *runner) freshStarts(ctx context.Context, reviews *loadgen.Reviews, cfg 
 			}
 		}
 	}
-	out.figures = figuresOf(&stats, ticks, r.hz)
-	out.figures.Latencies.P99 = medianP99s(p99s)
-	out.floor = figuresOf(&floorStats, floorTicks, r.hz)
-	out.floor.Latencies.P99 = medianP99s(floorP99s)
+	out.figures, out.floor = lanyardRuns.figures(r.hz), floorRuns.figures(r.hz)
 	out.handlingP99 = quantileBetween(buckets{}, handled, 0.99)
 	return out, nil
 }
@@ -427,9 +437,7 @@ func (r *runner) awaitReconciled(ctx context.Context, p *Process, n int) {
 // first.
 func (r *runner) pair(ctx context.Context, p *Process, reviews *loadgen.Reviews, cfg loadgen.Config, name string) (Pair, error) {
 	lanyard, floor := p.Server(), r.env.Floor
-	var stats [2]loadgen.Stats
-	var ticks [2]int64
-	var p99s [2][]time.Duration
+	var measured [2]runs
 	for round := range r.plan.Rounds {
 		order := []int{0, 1}
 		if round%2 == 1 {
@@ -447,14 +455,10 @@ func (r *runner) pair(ctx context.Context, p *Process, reviews *loadgen.Reviews,
 			if err != nil {
 				return Pair{}, err
 			}
-			p99s[i] = append(p99s[i], loadgen.Summarize(m.Stats.Latencies).P99)
-			stats[i].Merge(m.Stats)
-			ticks[i] += m.ServerTicks
+			measured[i].add(m)
 		}
 	}
-	pair := Pair{Lanyard: figuresOf(&stats[0], ticks[0], r.hz), Floor: figuresOf(&stats[1], ticks[1], r.hz)}
-	pair.Lanyard.Latencies.P99, pair.Floor.Latencies.P99 = medianP99s(p99s[0]), medianP99s(p99s[1])
-	return pair, nil
+	return Pair{Lanyard: measured[0].figures(r.hz), Floor: measured[1].figures(r.hz)}, nil
 }
 
 // measure runs one measured load against srv; with p and a profile directory, it records
