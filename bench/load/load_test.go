@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -15,15 +13,12 @@ import (
 // TestReport measures an in-process floor and checks that the report carries the counts and
 // that both of its forms are written. No timing is asserted.
 func TestReport(t *testing.T) {
-	srv, ln, url, err := loadgen.NewFloorServer("127.0.0.1:0")
+	url, stop, err := loadgen.ServeFloorHere("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {
-		_ = srv.Close()
-		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+		if err := stop(); err != nil {
 			t.Errorf("floor: %v", err)
 		}
 	})

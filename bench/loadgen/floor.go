@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,9 +14,22 @@ import (
 	"github.com/lanyard-dev/lanyard/bench/floor"
 )
 
-// NewFloorServer is the floor server in this process (floor.NewServer).
-func NewFloorServer(addr string) (*http.Server, net.Listener, string, error) {
-	return floor.NewServer(addr)
+// ServeFloorHere serves the floor in this process (floor.NewServer) and returns its URL and a
+// stop that closes it, reporting how serving ended if not by that close.
+func ServeFloorHere(addr string) (url string, stop func() error, err error) {
+	srv, ln, url, err := floor.NewServer(addr)
+	if err != nil {
+		return "", nil, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	return url, func() error {
+		_ = srv.Close()
+		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}, nil
 }
 
 // ServeFloor is what a floor process runs (floor.ServeProcess): serve on addr until stdin closes.

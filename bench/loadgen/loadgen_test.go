@@ -3,8 +3,6 @@ package loadgen
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"net/http"
 	"testing"
 	"time"
 
@@ -17,15 +15,12 @@ import (
 // startTestFloor serves the floor in this process on a random port.
 func startTestFloor(t *testing.T) string {
 	t.Helper()
-	srv, ln, url, err := NewFloorServer("127.0.0.1:0")
+	url, stop, err := ServeFloorHere("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {
-		_ = srv.Close()
-		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+		if err := stop(); err != nil {
 			t.Errorf("floor: %v", err)
 		}
 	})
