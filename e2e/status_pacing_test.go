@@ -22,16 +22,7 @@ import (
 func TestStatusWritesYieldToAdmissions(t *testing.T) {
 	ns := namespace(t, true)
 	serviceAccount(t, ns, "app", nil)
-	metricsAddr, err := freeAddr()
-	require.NoError(t, err)
-	lanyard.Stop()
-	lanyard.args = []string{"--metrics-bind-address", metricsAddr}
-	require.NoError(t, lanyard.Start())
-	t.Cleanup(func() { // the suite's lanyard again, as it was
-		lanyard.Stop()
-		lanyard.args = nil
-		require.NoError(t, lanyard.Start())
-	})
+	metricsAddr := restartWithMetrics(t)
 
 	// Admissions straight to the webhook as the API server sends them, up to 40 a second until the
 	// statuses written meanwhile are counted (the webhook counts as busy from 10 a second).

@@ -13,6 +13,23 @@ import (
 	"github.com/lanyard-dev/lanyard/policy/v1alpha1"
 )
 
+// restartWithMetrics (re)starts the suite's lanyard serving metrics, for the rest of the test, and
+// returns their address.
+func restartWithMetrics(t *testing.T, args ...string) string {
+	t.Helper()
+	metricsAddr, err := freeAddr()
+	require.NoError(t, err)
+	lanyard.Stop()
+	lanyard.args = append([]string{"--metrics-bind-address", metricsAddr}, args...)
+	require.NoError(t, lanyard.Start())
+	t.Cleanup(func() { // the suite's lanyard again, as it was
+		lanyard.Stop()
+		lanyard.args = nil
+		require.NoError(t, lanyard.Start())
+	})
+	return metricsAddr
+}
+
 // patchesSent is the PATCH requests a lanyard has sent to the API server (client-go's metric).
 func patchesSent(t *testing.T, metricsAddr string) int {
 	t.Helper()
@@ -58,15 +75,7 @@ func TestRestartWritesNoStatus(t *testing.T) {
 	offline.Status = status.Compute(offline, []*v1alpha1.IdentityAssociation{offline}, true)
 	require.NoError(t, k8s.Status().Update(ctx(t), offline))
 	versions[offline.Name] = offline.ResourceVersion
-	metricsAddr, err := freeAddr()
-	require.NoError(t, err)
-	lanyard.args = []string{"--metrics-bind-address", metricsAddr}
-	require.NoError(t, lanyard.Start())
-	t.Cleanup(func() { // the suite's lanyard again, as it was
-		lanyard.Stop()
-		lanyard.args = nil
-		require.NoError(t, lanyard.Start())
-	})
+	metricsAddr := restartWithMetrics(t)
 	time.Sleep(3 * time.Second) // the new leader has reconciled every association by now
 	// Not even a patch that changes nothing (the API server would keep the resourceVersion).
 	assert.Zero(t, patchesSent(t, metricsAddr), "status patches sent after the restart")
