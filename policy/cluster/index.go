@@ -74,8 +74,10 @@ func (x *associationIndex) broad(namespace string, nsLabels map[string]string, k
 	defer x.mu.RUnlock()
 	var out []*v1alpha1.IdentityAssociation
 	out = append(out, x.byNamespace[namespace]...)
-	for i := 0; i <= len(namespace); i++ {
-		out = append(out, x.byPrefix[namespace[:i]]...)
+	if len(x.byPrefix) > 0 {
+		for i := 0; i <= len(namespace); i++ {
+			out = append(out, x.byPrefix[namespace[:i]]...)
+		}
 	}
 	if len(x.bySuffix) > 0 {
 		for i := 0; i < len(namespace); i++ {
@@ -98,6 +100,14 @@ func (x *associationIndex) broad(namespace string, nsLabels map[string]string, k
 		out = append(out, x.byLabel[labelPair{v1alpha1.NamespaceNameLabel, namespace}]...)
 	}
 	return out
+}
+
+// hasBroad reports whether any association has a broad subject: most clusters have none, and
+// their pods need no namespace lookup for them.
+func (x *associationIndex) hasBroad() bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return len(x.byNamespace) > 0 || len(x.patterns) > 0
 }
 
 // namespacePatterns returns the associations whose namespace is a glob or a selector.
@@ -172,7 +182,7 @@ func (x *associationIndex) removeAnyLocked(ia *v1alpha1.IdentityAssociation) {
 	case v1alpha1.IsGlob(ia.Spec.ServiceAccountName):
 		removeFrom(x.byNamespace, ia.Spec.Namespace, ia.Name)
 	default:
-		x.removeLocked(associationKey(ia), ia.Name)
+		removeFrom(x.byKey, associationKey(ia), ia.Name)
 	}
 }
 
@@ -194,23 +204,6 @@ func withoutName(cur []*v1alpha1.IdentityAssociation, name string) []*v1alpha1.I
 		}
 	}
 	return cur
-}
-
-func (x *associationIndex) removeLocked(key accountKey, name string) {
-	cur := x.byKey[key]
-	for i, existing := range cur {
-		if existing.Name != name {
-			continue
-		}
-		if len(cur) == 1 {
-			delete(x.byKey, key)
-			return
-		}
-		next := make([]*v1alpha1.IdentityAssociation, 0, len(cur)-1)
-		next = append(append(next, cur[:i]...), cur[i+1:]...)
-		x.byKey[key] = next
-		return
-	}
 }
 
 // handler keeps the index in step with an informer.

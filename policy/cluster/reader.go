@@ -440,6 +440,9 @@ func (r *Reader) CachedAssociations(namespace, serviceAccount string) []*v1alpha
 // CachedBroadAssociations returns the cached associations with a broad subject that may match
 // ServiceAccounts of the namespace (for the status reconciler).
 func (r *Reader) CachedBroadAssociations(namespace string) []*v1alpha1.IdentityAssociation {
+	if !r.associations.hasBroad() {
+		return nil
+	}
 	m, known := cachedMeta(r.namespaces, namespace)
 	var nsLabels map[string]string
 	if known {
