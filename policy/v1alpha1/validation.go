@@ -144,7 +144,7 @@ func (ra *RegistryAttachment) Validate() field.ErrorList {
 	n := 0
 	if spec.Pull.ImagePullSecret != nil {
 		n++
-		errs = append(errs, validateName(pp.Child("imagePullSecret", "name"), spec.Pull.ImagePullSecret.Name, 253, dns1123SubdomainRegexp,
+		errs = append(errs, validatePattern(pp.Child("imagePullSecret", "name"), spec.Pull.ImagePullSecret.Name, 253, dns1123SubdomainRegexp,
 			"name must be a DNS-1123 subdomain (lower-case letters, digits, '-' and '.')")...)
 	}
 	if spec.Pull.NodeIdentity != nil {
@@ -159,21 +159,9 @@ func (ra *RegistryAttachment) Validate() field.ErrorList {
 	return errs
 }
 
-func validateName(fp *field.Path, value string, maxLen int, re *regexp.Regexp, msg string) field.ErrorList {
-	if value == "" {
-		return field.ErrorList{field.Required(fp, "")}
-	}
-	return validatePattern(fp, value, maxLen, re, msg)
-}
-
 // validateGlob checks a subject name that may hold one '*': the count first, then the shape.
 func validateGlob(fp *field.Path, value string, maxLen int, re *regexp.Regexp, countMsg, msg string) field.ErrorList {
-	switch {
-	case value == "":
-		return field.ErrorList{field.Required(fp, "")}
-	case len(value) > maxLen:
-		return field.ErrorList{field.TooLong(fp, "", maxLen)}
-	case !atMostOneGlobRegexp.MatchString(value):
+	if value != "" && len(value) <= maxLen && !atMostOneGlobRegexp.MatchString(value) {
 		return field.ErrorList{field.Invalid(fp, value, countMsg)}
 	}
 	return validatePattern(fp, value, maxLen, re, msg)
