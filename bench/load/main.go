@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	benchfloor "github.com/lanyard-dev/lanyard/bench/floor"
 	"github.com/lanyard-dev/lanyard/bench/loadgen"
 )
 
@@ -76,7 +77,7 @@ func main() {
 	var err error
 	switch {
 	case *floor:
-		err = loadgen.ServeFloor(*listen)
+		err = benchfloor.ServeProcess(*listen)
 	case *seedFlag:
 		err = seed(ctx, *kubeconfig, o.namespace, o.serviceAccounts)
 	default:

@@ -32,9 +32,6 @@ func ServeFloorHere(addr string) (url string, stop func() error, err error) {
 	}, nil
 }
 
-// ServeFloor is what a floor process runs (floor.ServeProcess): serve on addr until stdin closes.
-func ServeFloor(addr string) error { return floor.ServeProcess(addr) }
-
 // FloorProcess is a floor server running as a child process (its own process, so that its CPU
 // and memory can be read from /proc as lanyard's are).
 type FloorProcess struct {
@@ -47,7 +44,7 @@ type FloorProcess struct {
 // Server is the floor as a server to measure.
 func (f *FloorProcess) Server() Server { return Server{Name: "floor", URL: f.URL, PID: f.PID} }
 
-// StartFloor runs command (bench/floorserver, or a program that calls ServeFloor, with its
+// StartFloor runs command (bench/floorserver, or a program that calls floor.ServeProcess, with its
 // arguments) and waits until it serves.
 func StartFloor(command ...string) (*FloorProcess, error) {
 	if len(command) == 0 {

@@ -17,11 +17,10 @@ type Server struct {
 
 // Measurement is one measured run against one server.
 type Measurement struct {
-	Stats        *Stats
-	ServerTicks  int64       // the server's CPU (user+sys clock ticks) over the measured run
-	ServerAfter  *ProcSample // the server's /proc after the run; nil without a PID
-	ClientTicks  int64       // this process's CPU over the same run
-	WarmupErrors int64       // requests of the warm-up without a valid answer
+	Stats       *Stats
+	ServerTicks int64       // the server's CPU (user+sys clock ticks) over the measured run
+	ServerAfter *ProcSample // the server's /proc after the run; nil without a PID
+	ClientTicks int64       // this process's CPU over the same run
 }
 
 // Measure sends warmup of cfg's load to srv (not counted: connections, caches), then cfg's load
@@ -47,11 +46,9 @@ func Measure(ctx context.Context, srv Server, r *Reviews, cfg Config, warmup tim
 	if warmup > 0 {
 		warm := cfg
 		warm.Duration, warm.Requests = warmup, 0
-		st, err := Run(ctx, c, warm)
-		if err != nil {
+		if _, err := Run(ctx, c, warm); err != nil {
 			return m, err
 		}
-		m.WarmupErrors = st.Errors()
 	}
 	var before ProcSample
 	if srv.PID > 0 {
