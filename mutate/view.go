@@ -80,11 +80,19 @@ type PodBuffer struct {
 	volumes    []corev1.Volume
 }
 
-// Fits reports whether the buffer is small enough to keep for reuse (after one huge pod it is
-// better dropped than held).
-func (b *PodBuffer) Fits() bool {
+// Release readies the buffer to wait for its next pod, and reports whether it is worth keeping
+// (after one huge pod it is better dropped than held). It lets go of what the last pod referred
+// to — its strings and maps would otherwise stay reachable while the buffer waits.
+func (b *PodBuffer) Release() bool {
 	const maxContainers, maxEnv = 64, 1024
-	return cap(b.containers) <= maxContainers && cap(b.env) <= maxEnv && cap(b.volumes) <= maxContainers
+	if cap(b.containers) > maxContainers || cap(b.env) > maxEnv || cap(b.volumes) > maxContainers {
+		return false
+	}
+	b.pod = corev1.Pod{}
+	clear(b.containers[:cap(b.containers)])
+	clear(b.env[:cap(b.env)])
+	clear(b.volumes[:cap(b.volumes)])
+	return true
 }
 
 // PodIn is Pod built in b.
@@ -146,10 +154,7 @@ func containersOf(views []containerView, out []corev1.Container, env *[]corev1.E
 		out[i].Name, out[i].Image, out[i].VolumeMounts = c.Name, c.Image, c.VolumeMounts
 		if c.Env != nil {
 			n := len(c.Env)
-			own := (*env)[:n:n] // capped: appending to one container's env copies it
-			if n == 0 {
-				own = []corev1.EnvVar{}
-			}
+			own := (*env)[:n:n] // capped: appending to one container's env copies it (never nil: see take)
 			*env = (*env)[n:]
 			for j, e := range c.Env {
 				own[j].Name, own[j].Value = e.Name, e.Value

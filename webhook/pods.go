@@ -89,28 +89,30 @@ var (
 const pooledBodyBytes = 8 << 10
 
 func releasePodBuffer(b *mutate.PodBuffer) {
-	if b.Fits() {
+	if b.Release() {
 		podBuffers.Put(b)
 	}
 }
 
 // answerBuffer returns an empty buffer for the answer resp, at least as large as the last answer
-// with a patch.
-func (h *PodMutator) answerBuffer(resp *response) []byte {
+// with a patch, in the holder it goes back to the pool in.
+func (h *PodMutator) answerBuffer(resp *response) *[]byte {
 	want := int64(512)
 	if resp.changes != nil {
 		want = min(max(h.patchAnswerBytes.Load(), want), maxAnswerHint)
 	}
 	if b, ok := answerBuffers.Get().(*[]byte); ok && int64(cap(*b)) >= want {
-		return (*b)[:0]
+		*b = (*b)[:0]
+		return b
 	}
-	return make([]byte, 0, want)
+	b := make([]byte, 0, want)
+	return &b
 }
 
 // releaseAnswer takes back an answer once it is written.
-func releaseAnswer(b []byte) {
-	if cap(b) <= maxAnswerHint {
-		answerBuffers.Put(&b)
+func releaseAnswer(b *[]byte) {
+	if cap(*b) <= maxAnswerHint {
+		answerBuffers.Put(b)
 	}
 }
 
@@ -178,11 +180,11 @@ func (h *PodMutator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	resp, result, herr := h.serve(w, r, res)
 	if herr == nil {
 		w.Header().Set("Content-Type", "application/json")
-		if err := writeAll(w, resp); err != nil {
+		if err := writeAll(w, *resp); err != nil {
 			// The client did not take the answer in time (write deadline) or went away.
 			result = resultError
 			h.Metrics.error(reasonWrite)
-			h.Log.V(1).Info("answer not delivered", "error", err.Error(), "bytes", len(resp))
+			h.Log.V(1).Info("answer not delivered", "error", err.Error(), "bytes", len(*resp))
 		}
 		releaseAnswer(resp) // written (net/http copies or sends it before Write and Flush return)
 		return
@@ -207,7 +209,7 @@ func (h *PodMutator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serve checks the request, reads its body within the byte budget, waits for a review slot,
 // reviews it and reserves room for the answer. The reservation is released by the caller once the
 // answer is written.
-func (h *PodMutator) serve(w http.ResponseWriter, r *http.Request, res *reservation) ([]byte, string, *httpError) {
+func (h *PodMutator) serve(w http.ResponseWriter, r *http.Request, res *reservation) (*[]byte, string, *httpError) {
 	if herr := checkRequest(r); herr != nil {
 		return nil, resultError, herr
 	}
@@ -238,13 +240,13 @@ func (h *PodMutator) serve(w http.ResponseWriter, r *http.Request, res *reservat
 	if err := res.takeWork(ctx, working); err != nil {
 		return nil, resultError, overloaded(err)
 	}
-	out, result, herr := h.Review(ctx, body)
+	out, result, herr := h.review(ctx, body)
 	if herr != nil {
 		return nil, result, herr
 	}
 	// The answer outlives the review's working memory (garbage once it is built): what was
 	// reserved for that work covers it, and only an answer larger still takes more.
-	if err := res.growWork(int64(len(out))); err != nil {
+	if err := res.growWork(int64(len(*out))); err != nil {
 		return nil, resultError, overloaded(err)
 	}
 	return out, result, nil
@@ -361,6 +363,15 @@ func readBody(ctx context.Context, w http.ResponseWriter, r *http.Request, limit
 // Review answers one AdmissionReview body: the response JSON and the outcome, or an error that
 // must become an HTTP error status (so the webhook's failurePolicy decides).
 func (h *PodMutator) Review(ctx context.Context, body []byte) ([]byte, string, *httpError) {
+	out, result, herr := h.review(ctx, body)
+	if out == nil {
+		return nil, result, herr
+	}
+	return *out, result, herr
+}
+
+// review is Review with the answer in its pooled holder (releaseAnswer once written).
+func (h *PodMutator) review(ctx context.Context, body []byte) (*[]byte, string, *httpError) {
 	if len(body) == 0 {
 		return nil, resultError, &httpError{http.StatusBadRequest, reasonBadRequest, "empty request body: expected an AdmissionReview"}
 	}
@@ -400,7 +411,8 @@ func (h *PodMutator) Review(ctx context.Context, body []byte) ([]byte, string, *
 	if herr != nil {
 		return nil, result, herr
 	}
-	out, err := resp.appendJSON(h.answerBuffer(&resp), h.maxPatchBytes())
+	holder := h.answerBuffer(&resp)
+	out, err := resp.appendJSON(*holder, h.maxPatchBytes())
 	if errors.Is(err, mutate.ErrPatchTooLarge) {
 		// The pod with its identity could not be stored: refuse it with the reason instead of
 		// sending a patch the API server would fail on (or take seconds to send).
@@ -421,7 +433,8 @@ func (h *PodMutator) Review(ctx context.Context, body []byte) ([]byte, string, *
 	if result == resultInjected && (req.DryRun == nil || !*req.DryRun) {
 		h.Metrics.injected(resp.injected)
 	}
-	return out, result, nil
+	*holder = out
+	return holder, result, nil
 }
 
 func (h *PodMutator) admit(ctx context.Context, req *requestFields, resp *response, buf *mutate.PodBuffer) (string, *httpError) {
