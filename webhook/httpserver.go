@@ -139,6 +139,9 @@ func (s *Server) Register(path string, hook http.Handler) {
 // down had no request during the whole shutdown delay.
 func (s *Server) Drain() { s.draining.Store(true) }
 
+// Draining reports whether Drain was called (readiness fails from then on).
+func (s *Server) Draining() bool { return s.draining.Load() }
+
 // serveHTTP is the server's handler: the registered hooks, with connections closed after each
 // answer once draining.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {

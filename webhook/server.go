@@ -203,7 +203,6 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	server.Register(ValidateAssociationPath, &validateHandler)
 
 	var reader atomic.Pointer[cluster.Reader]
-	var draining atomic.Bool
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
@@ -235,7 +234,7 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 		return err
 	}
 	if err := mgr.AddReadyzCheck("draining", func(*http.Request) error {
-		if draining.Load() {
+		if server.Draining() {
 			return errors.New("shutting down")
 		}
 		return nil
@@ -296,7 +295,6 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 		case <-mgrCtx.Done():
 			return
 		}
-		draining.Store(true)
 		server.Drain()
 		log.Info("shutdown requested: draining", "delay", cfg.ShutdownDelay)
 		time.Sleep(cfg.ShutdownDelay)
