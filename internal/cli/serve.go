@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/lanyard-dev/lanyard/certs"
+	statusrec "github.com/lanyard-dev/lanyard/internal/status"
 	"github.com/lanyard-dev/lanyard/policy/cluster"
 	"github.com/lanyard-dev/lanyard/webhook"
 )
@@ -133,8 +134,10 @@ files change). See docs/certificates.md.`,
 	fs.IntVar(&f.liveBurst, "live-lookup-burst", 50, "burst of live API reads on cache misses")
 	fs.DurationVar(&f.liveTimeout, "live-lookup-timeout", 2*time.Second, "longest wait for the live reads of one review (cache misses, new ServiceAccounts) together")
 	fs.DurationVar(&f.recentWindow, "recent-serviceaccount-window", time.Minute, "ServiceAccounts younger than this with no cached association are checked live")
-	fs.Float64Var(&f.statusWrites, "status-writes-per-second", 50, "IdentityAssociation status writes per second while admissions are quiet")
-	fs.Float64Var(&f.statusWritesBusy, "status-writes-per-second-busy", 5, "status writes per second while the webhook admits 10 or more pods a second: a catch-up of thousands of statuses must not slow admissions")
+	pacer := statusrec.DefaultPacer(nil)
+	fs.Float64Var(&f.statusWrites, "status-writes-per-second", pacer.Idle, "IdentityAssociation status writes per second while admissions are quiet")
+	fs.Float64Var(&f.statusWritesBusy, "status-writes-per-second-busy", pacer.Busy, fmt.Sprintf(
+		"status writes per second while the webhook admits %g or more pods a second: a catch-up of thousands of statuses must not slow admissions", pacer.BusyAt))
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info or error")
 	fs.StringVar(&f.logFormat, "log-format", "json", "json or console")
 	return cmd
