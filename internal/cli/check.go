@@ -89,6 +89,16 @@ func writeCheckText(w io.Writer, workloads []*offline.Workload, coverages []offl
 		byObject[f.Object] = append(byObject[f.Object], f)
 	}
 	printed := map[string]bool{}
+	// printFindings prints an object's findings under it, once.
+	printFindings := func(ref string) {
+		if printed[ref] {
+			return
+		}
+		printed[ref] = true
+		for _, f := range byObject[ref] {
+			fmt.Fprintf(w, "  %s %s: %s\n", f.Severity, f.Code, f.Message)
+		}
+	}
 	for _, wl := range workloads {
 		ref := wl.Ref()
 		fmt.Fprintf(w, "%s (%s)\n", ref, wl.Doc.Location())
@@ -108,12 +118,7 @@ func writeCheckText(w io.Writer, workloads []*offline.Workload, coverages []offl
 				fmt.Fprintf(w, "  image %s: %s\n", p.Image, p.Describe())
 			}
 		}
-		if !printed[ref] {
-			for _, f := range byObject[ref] {
-				fmt.Fprintf(w, "  %s %s: %s\n", f.Severity, f.Code, f.Message)
-			}
-			printed[ref] = true
-		}
+		printFindings(ref)
 	}
 	for _, c := range coverages {
 		ref := "IdentityAssociation " + c.Association
@@ -131,12 +136,7 @@ func writeCheckText(w io.Writer, workloads []*offline.Workload, coverages []offl
 		for _, o := range c.Overridden {
 			fmt.Fprintf(w, "  not for: %s\n", o)
 		}
-		if !printed[ref] {
-			for _, f := range byObject[ref] {
-				fmt.Fprintf(w, "  %s %s: %s\n", f.Severity, f.Code, f.Message)
-			}
-			printed[ref] = true
-		}
+		printFindings(ref)
 	}
 	for _, obj := range others {
 		if printed[obj] {
